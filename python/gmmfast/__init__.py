@@ -1,0 +1,24 @@
+"""gmmfast: fast, exact, bounded-memory rendering of fitted Gaussian mixture models.
+
+Every function takes as its first argument a fitted ``sklearn.mixture.GaussianMixture``, a
+fitted ``BayesianGaussianMixture`` or a :class:`Mixture`.
+"""
+
+from ._core import __version__
+from ._density import label_grid, log_density_grid, predict, predict_proba, score_samples
+from ._grid import Grid
+from ._io import load, save
+from ._mixture import Mixture
+
+__all__ = [
+    "Grid",
+    "Mixture",
+    "__version__",
+    "label_grid",
+    "load",
+    "log_density_grid",
+    "predict",
+    "predict_proba",
+    "save",
+    "score_samples",
+]

@@ -1,0 +1,111 @@
+"""The canonical per-component form in which the Rust kernels take a mixture.
+
+Component k's weighted log-density at x is ``log_const[k] - ½‖(x − means[k]) @ prec_chol[k]‖²``,
+with ``prec_chol[k]`` upper triangular and ``prec_chol[k] @ prec_chol[k].T`` the precision. This
+file converts between scikit-learn's compact covariance layouts and that form.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+class Canonical(NamedTuple):
+    """``log_const`` (K,), ``means`` (K, d) and ``prec_chol`` (K, d, d), C-contiguous float64."""
+
+    log_const: np.ndarray
+    means: np.ndarray
+    prec_chol: np.ndarray
+
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.means.shape[1]
+
+    def permuted(self, order: tuple) -> Canonical:
+        """The same mixture with its features reordered to ``order`` (a permutation).
+
+        The new factor U' must be upper triangular with U'U'ᵀ = P Λ Pᵀ. With J the exchange
+        matrix, J Λ' J = L Lᵀ (ordinary Cholesky) gives U' = J L J.
+        """
+        order = list(order)
+        if order == list(range(self.n_features)):
+            return self
+        precision = self.prec_chol @ self.prec_chol.swapaxes(1, 2)
+        permuted = precision[:, order][:, :, order]
+        flipped = permuted[:, ::-1, ::-1]
+        lower = np.linalg.cholesky(flipped)
+        upper = np.ascontiguousarray(lower[:, ::-1, ::-1])
+        return Canonical(self.log_const, np.ascontiguousarray(self.means[:, order]), upper)
+
+
+def precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Compact precision Cholesky factors, exactly as scikit-learn's
+    ``_compute_precision_cholesky`` computes them (Cholesky, then a triangular solve).
+
+    Raises ``numpy.linalg.LinAlgError`` (via SciPy) when a matrix is not positive definite.
+    """
+    if covariance_type in ("full", "tied"):
+        stack = covariances if covariance_type == "full" else covariances[np.newaxis]
+        d = stack.shape[-1]
+        eye = np.eye(d)
+        factors = np.empty_like(stack)
+        for k, cov in enumerate(stack):
+            chol = scipy.linalg.cholesky(cov, lower=True)
+            factors[k] = scipy.linalg.solve_triangular(chol, eye, lower=True).T
+        return factors if covariance_type == "full" else factors[0]
+    return 1.0 / np.sqrt(covariances)
+
+
+def expand_prec_chol(prec_chol: np.ndarray, covariance_type: str, n_components: int, d: int):
+    """The compact factors of any covariance type as a (K, d, d) stack of upper triangles."""
+    if covariance_type == "full":
+        full = prec_chol
+    elif covariance_type == "tied":
+        full = np.broadcast_to(prec_chol, (n_components, d, d))
+    elif covariance_type == "diag":
+        full = np.zeros((n_components, d, d))
+        full[:, np.arange(d), np.arange(d)] = prec_chol
+    else:
+        full = prec_chol[:, np.newaxis, np.newaxis] * np.eye(d)
+    return np.ascontiguousarray(full, dtype=np.float64)
+
+
+def log_det_chol(prec_chol: np.ndarray, covariance_type: str, n_components: int, d: int):
+    """Σ_i log U_k[i, i] per component (K,): half the log-determinant of each precision."""
+    if covariance_type == "full":
+        return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
+    if covariance_type == "tied":
+        return np.full(n_components, np.sum(np.log(np.diag(prec_chol))))
+    if covariance_type == "diag":
+        return np.sum(np.log(prec_chol), axis=1)
+    return d * np.log(prec_chol)
+
+
+def gaussian_form(
+    log_weights: np.ndarray, means: np.ndarray, prec_chol: np.ndarray, covariance_type: str
+) -> Canonical:
+    """Canonical form of a plain mixture: c_k = log w_k − ½ d log 2π + Σ_i log U_k[i, i].
+
+    ``log_weights`` may hold −inf (components of weight zero).
+    """
+    n_components, d = means.shape
+    log_const = (
+        log_weights - 0.5 * d * LOG_2PI + log_det_chol(prec_chol, covariance_type, n_components, d)
+    )
+    return Canonical(
+        np.ascontiguousarray(log_const, dtype=np.float64),
+        np.ascontiguousarray(means, dtype=np.float64),
+        expand_prec_chol(prec_chol, covariance_type, n_components, d),
+    )

@@ -1,0 +1,292 @@
+"""``Mixture``: validated, immutable parameters of a Gaussian mixture."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import numpy as np
+
+from ._canonical import COVARIANCE_TYPES, Canonical, gaussian_form, precision_cholesky
+from ._validation import check_dims
+
+# Relative asymmetry tolerated in a covariance matrix: scikit-learn's fitted covariances are
+# symmetric only to rounding (they come from a general matrix product).
+_SYMMETRY_RTOL = 1e-10
+# scikit-learn's own check for weights (``_check_weights``) is ``allclose(sum, 1)``, atol 1e-8.
+_WEIGHT_SUM_ATOL = 1e-8
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, dtype=np.float64, order="C", copy=True)
+    array.flags.writeable = False
+    return array
+
+
+def _as_float_array(value, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of numbers, got {value!r}") from exc
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite, got NaN or inf")
+    return array
+
+
+def _covariance_shape(covariance_type: str, n_components: int, d: int) -> tuple:
+    return {
+        "full": (n_components, d, d),
+        "tied": (d, d),
+        "diag": (n_components, d),
+        "spherical": (n_components,),
+    }[covariance_type]
+
+
+class Mixture:
+    """A Gaussian mixture: weights, means and covariances, validated and immutable.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_components,)
+        Non-negative mixing weights summing to 1.
+    means : array-like of shape (n_components, n_features)
+    covariances : array-like
+        In scikit-learn's layout for ``covariance_type``: 'full' (n_components, n_features,
+        n_features), 'tied' (n_features, n_features), 'diag' (n_components, n_features),
+        'spherical' (n_components,). Matrices must be symmetric positive definite, variances
+        positive.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+    metadata : mapping, optional
+        Free-form, JSON-serialisable information carried along (for example the size of the
+        image the model was fitted on); saved and loaded with the model, ignored by ``==``.
+
+    Every function of gmmfast accepts a ``Mixture`` wherever it accepts a fitted scikit-learn
+    estimator. The arrays returned by the properties are read-only copies of the parameters.
+    """
+
+    __slots__ = (
+        "_canonical",
+        "_covariance_type",
+        "_covariances",
+        "_means",
+        "_metadata",
+        "_prec_chol",
+        "_weights",
+    )
+
+    def __init__(self, weights, means, covariances, covariance_type="full", *, metadata=None):
+        if covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(
+                f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}"
+            )
+        weights = _as_float_array(weights, "weights")
+        means = _as_float_array(means, "means")
+        covariances = _as_float_array(covariances, "covariances")
+
+        if means.ndim != 2 or means.shape[0] < 1 or means.shape[1] < 1:
+            raise ValueError(
+                f"means must have shape (n_components, n_features) with both >= 1, "
+                f"got shape {means.shape}"
+            )
+        n_components, d = means.shape
+        if weights.shape != (n_components,):
+            raise ValueError(
+                f"weights must have shape ({n_components},) to match means of shape "
+                f"{means.shape}, got {weights.shape}"
+            )
+        if np.any(weights < 0):
+            raise ValueError(f"weights must be non-negative, got minimum {weights.min()!r}")
+        total = float(np.sum(weights))
+        if abs(total - 1.0) > _WEIGHT_SUM_ATOL:
+            raise ValueError(f"weights must sum to 1, got sum(weights) = {total!r}")
+
+        expected = _covariance_shape(covariance_type, n_components, d)
+        if covariances.shape != expected:
+            raise ValueError(
+                f"covariances for covariance_type={covariance_type!r} with "
+                f"{n_components} components of {d} features must have shape {expected}, "
+                f"got {covariances.shape}"
+            )
+        _check_positive_definite(covariances, covariance_type)
+
+        self._weights = _frozen(weights)
+        self._means = _frozen(means)
+        self._covariances = _frozen(covariances)
+        self._covariance_type = covariance_type
+        try:
+            self._prec_chol = _frozen(precision_cholesky(self._covariances, covariance_type))
+        except np.linalg.LinAlgError as exc:  # pragma: no cover - caught by the check above
+            raise ValueError(f"covariances are not positive definite: {exc}") from exc
+        self._canonical = None
+        self._metadata = MappingProxyType(dict(metadata or {}))
+
+    @classmethod
+    def from_sklearn(cls, estimator) -> Mixture:
+        """The mixture of a fitted ``GaussianMixture`` or ``BayesianGaussianMixture``.
+
+        Takes ``weights_``, ``means_``, ``covariances_`` and ``covariance_type`` and keeps the
+        estimator's own ``precisions_cholesky_``, so that densities match the estimator's to the
+        last bits. For a ``BayesianGaussianMixture`` this is the plug-in mixture (what its
+        ``sample()`` draws from); its ``score_samples`` adds digamma terms that a plain mixture
+        does not have, which :func:`gmmfast.score_samples` reproduces when given the estimator
+        itself.
+
+        Raises ``sklearn.exceptions.NotFittedError`` for an unfitted estimator and ``TypeError``
+        for anything else.
+        """
+        from ._model import fitted_estimator
+
+        est = fitted_estimator(estimator)
+        mixture = cls(est.weights_, est.means_, est.covariances_, est.covariance_type)
+        return mixture._with_precisions_cholesky(est.precisions_cholesky_)
+
+    def _with_precisions_cholesky(self, prec_chol) -> Mixture:
+        """Use ``prec_chol`` (computed elsewhere from the same covariances, e.g. by
+        scikit-learn) instead of our own factors, so results match its source bit for bit."""
+        prec_chol = _frozen(prec_chol)
+        if prec_chol.shape != self._prec_chol.shape:
+            raise ValueError(
+                f"precisions_cholesky must have shape {self._prec_chol.shape}, "
+                f"got {prec_chol.shape}"
+            )
+        self._prec_chol = prec_chol
+        self._canonical = None
+        return self
+
+    @property
+    def n_components(self) -> int:
+        return self._means.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self._means.shape[1]
+
+    @property
+    def covariance_type(self) -> str:
+        return self._covariance_type
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Mixing weights, shape (n_components,)."""
+        return self._weights
+
+    @property
+    def means(self) -> np.ndarray:
+        """Component means, shape (n_components, n_features)."""
+        return self._means
+
+    @property
+    def covariances(self) -> np.ndarray:
+        """Covariances in scikit-learn's layout for ``covariance_type``."""
+        return self._covariances
+
+    @property
+    def precisions_cholesky(self) -> np.ndarray:
+        """Cholesky factors of the precisions, in scikit-learn's ``precisions_cholesky_``
+        layout (upper triangular U with U Uᵀ = Σ⁻¹)."""
+        return self._prec_chol
+
+    @property
+    def metadata(self) -> MappingProxyType:
+        """Read-only mapping of the information given as ``metadata``."""
+        return self._metadata
+
+    def marginal(self, dims) -> Mixture:
+        """The marginal mixture over features ``dims``, in that order.
+
+        The weights are unchanged; each component keeps the entries of its mean and
+        covariance that belong to ``dims``. Raises ``ValueError`` for indices out of range or
+        repeated.
+        """
+        dims = list(check_dims(dims, self.n_features))
+        cov = self._covariances
+        if self._covariance_type == "full":
+            sub = cov[:, dims][:, :, dims]
+        elif self._covariance_type == "tied":
+            sub = cov[dims][:, dims]
+        elif self._covariance_type == "diag":
+            sub = cov[:, dims]
+        else:
+            sub = cov
+        return Mixture(self._weights, self._means[:, dims], sub, self._covariance_type)
+
+    def _canonical_form(self) -> Canonical:
+        """The kernels' form of this mixture (computed once)."""
+        if self._canonical is None:
+            with np.errstate(divide="ignore"):
+                log_weights = np.log(self._weights)
+            self._canonical = gaussian_form(
+                log_weights, self._means, self._prec_chol, self._covariance_type
+            )
+        return self._canonical
+
+    def __repr__(self) -> str:
+        return (
+            f"Mixture(n_components={self.n_components}, n_features={self.n_features}, "
+            f"covariance_type={self._covariance_type!r})"
+        )
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Mixture):
+            return NotImplemented
+        return (
+            self._covariance_type == other._covariance_type
+            and np.array_equal(self._weights, other._weights)
+            and np.array_equal(self._means, other._means)
+            and np.array_equal(self._covariances, other._covariances)
+        )
+
+    __hash__ = None  # mutable-looking arrays inside: like ndarray, not hashable
+
+    def __reduce__(self):
+        return (
+            _unpickle,
+            (
+                self._weights,
+                self._means,
+                self._covariances,
+                self._covariance_type,
+                dict(self._metadata),
+                self._prec_chol,
+            ),
+        )
+
+
+def _unpickle(weights, means, covariances, covariance_type, metadata, prec_chol) -> Mixture:
+    mixture = Mixture(weights, means, covariances, covariance_type, metadata=metadata)
+    return mixture._with_precisions_cholesky(prec_chol)
+
+
+def _check_positive_definite(covariances: np.ndarray, covariance_type: str) -> None:
+    if covariance_type in ("diag", "spherical"):
+        if np.any(covariances <= 0):
+            where = np.argwhere(covariances <= 0)[0]
+            raise ValueError(
+                f"covariances for covariance_type={covariance_type!r} must be positive, got "
+                f"{covariances[tuple(where)]!r} at index {tuple(int(i) for i in where)}"
+            )
+        return
+    stack = covariances if covariance_type == "full" else covariances[np.newaxis]
+    asymmetry = np.abs(stack - stack.swapaxes(1, 2)).max(axis=(1, 2))
+    scale = np.abs(stack).max(axis=(1, 2))
+    bad = np.flatnonzero(asymmetry > _SYMMETRY_RTOL * scale)
+    if bad.size:
+        where = "covariances" if covariance_type == "tied" else f"covariances[{bad[0]}]"
+        raise ValueError(
+            f"{where} must be symmetric, got a relative asymmetry of "
+            f"{asymmetry[bad[0]] / scale[bad[0]]:.3g}"
+        )
+    try:
+        np.linalg.cholesky(stack)
+        return
+    except np.linalg.LinAlgError:
+        pass
+    # Some factorisation failed: find the first culprit for the message.
+    for k, cov in enumerate(stack):
+        try:
+            np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            where = "covariances" if covariance_type == "tied" else f"covariances[{k}]"
+            raise ValueError(
+                f"{where} must be positive definite, but its Cholesky factorisation failed "
+                f"(smallest eigenvalue {np.linalg.eigvalsh(cov).min():.3g})"
+            ) from None

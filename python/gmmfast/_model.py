@@ -1,0 +1,102 @@
+"""Resolving the ``model`` argument that every public function takes.
+
+A model is a fitted ``sklearn.mixture.GaussianMixture``, a fitted ``BayesianGaussianMixture`` or
+a :class:`gmmfast.Mixture`. Two views of it are needed:
+
+* the *scoring form*: what the model's own ``score_samples`` / ``predict_proba`` evaluate. For a
+  ``BayesianGaussianMixture`` these use expected log-weights (digamma of the concentration
+  parameters) and a per-component Wishart correction instead of ``log(weights_)``: its
+  ``score_samples`` is not the log-density of the plug-in mixture.
+* the *plug-in mixture*: ``weights_``, ``means_``, ``covariances_`` (what ``sample()`` draws
+  from). Marginals over a strict subset of the features use it, for every model type.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import digamma
+from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
+from sklearn.utils.validation import check_is_fitted
+
+from ._canonical import Canonical, gaussian_form
+from ._mixture import Mixture
+from ._validation import check_dims
+
+_ACCEPTED = "a fitted GaussianMixture, a fitted BayesianGaussianMixture or a gmmfast.Mixture"
+
+
+def fitted_estimator(estimator):
+    """Return ``estimator`` if it is a fitted scikit-learn Gaussian mixture.
+
+    ``TypeError`` for other objects, ``NotFittedError`` if it has not been fitted.
+    """
+    if not isinstance(estimator, (GaussianMixture, BayesianGaussianMixture)):
+        raise TypeError(f"expected {_ACCEPTED}, got {type(estimator).__name__}")
+    check_is_fitted(estimator)
+    return estimator
+
+
+def as_mixture(model) -> Mixture:
+    """The plug-in :class:`Mixture` of ``model``."""
+    if isinstance(model, Mixture):
+        return model
+    return Mixture.from_sklearn(model)
+
+
+def n_features(model) -> int:
+    if isinstance(model, Mixture):
+        return model.n_features
+    return fitted_estimator(model).means_.shape[1]
+
+
+def _bayesian_log_const(est: BayesianGaussianMixture) -> np.ndarray:
+    """c_k of a variational mixture, as in its ``_estimate_weighted_log_prob``.
+
+    ``E[log π_k] − ½ d log 2π + Σ log U_k[i,i] − ½ d log ν_k
+    + ½ (d log 2 + Σ_i ψ((ν_k − i)/2) − d / β_k)`` with ν the degrees of freedom and β the mean
+    precisions.
+    """
+    d = est.means_.shape[1]
+    if est.weight_concentration_prior_type == "dirichlet_process":
+        alpha, beta = est.weight_concentration_
+        digamma_sum = digamma(alpha + beta)
+        log_weights = (
+            digamma(alpha)
+            - digamma_sum
+            + np.hstack((0.0, np.cumsum(digamma(beta) - digamma_sum)[:-1]))
+        )
+    else:
+        concentration = est.weight_concentration_
+        log_weights = digamma(concentration) - digamma(np.sum(concentration))
+    dof = est.degrees_of_freedom_
+    log_lambda = d * np.log(2.0) + np.sum(
+        digamma(0.5 * (dof - np.arange(d)[:, np.newaxis])), axis=0
+    )
+    return log_weights - 0.5 * d * np.log(dof) + 0.5 * (log_lambda - d / est.mean_precision_)
+
+
+def scoring_form(model) -> Canonical:
+    """The canonical form of what ``model.score_samples`` evaluates, over all its features."""
+    if isinstance(model, Mixture):
+        return model._canonical_form()
+    est = fitted_estimator(model)
+    if isinstance(est, BayesianGaussianMixture):
+        extra = _bayesian_log_const(est)
+    else:
+        with np.errstate(divide="ignore"):
+            extra = np.log(est.weights_)
+    return gaussian_form(extra, est.means_, est.precisions_cholesky_, est.covariance_type)
+
+
+def marginal_form(model, dims, length: int | None = None) -> Canonical:
+    """The canonical form of ``model``'s marginal over features ``dims`` (in that order).
+
+    When ``dims`` names every feature, this is the scoring form with its features reordered (so
+    a 2-feature ``BayesianGaussianMixture`` on a grid gives its own ``score_samples``); over a
+    strict subset it is the plug-in mixture's marginal.
+    """
+    d = n_features(model)
+    dims = check_dims(dims, d, length=length)
+    if sorted(dims) == list(range(d)):
+        return scoring_form(model).permuted(dims)
+    return as_mixture(model).marginal(dims)._canonical_form()

@@ -1,0 +1,74 @@
+"""Input checks shared by the public functions, in scikit-learn's style.
+
+Every check raises the exception scikit-learn would raise (mostly ``ValueError``) with a message
+that names what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.utils.validation import check_array
+
+
+def check_points(X, n_features: int, name: str = "X") -> np.ndarray:
+    """Return ``X`` as a C-contiguous float64 array of shape (n_samples, n_features).
+
+    Accepts lists, integer and float32 arrays, Fortran-ordered and non-contiguous arrays.
+    Raises ``ValueError`` for the wrong number of dimensions or features, NaN, inf or no rows.
+    """
+    X = check_array(X, dtype=np.float64, order="C", input_name=name)
+    if X.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {X.shape[1]} features, but the model is expecting "
+            f"{n_features} features as input."
+        )
+    return X
+
+
+def check_int(value, name: str, minimum: int | None = None) -> int:
+    """Return ``value`` as a Python int; ``TypeError`` if it is not integral (bools neither),
+    ``ValueError`` if it is below ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_dims(dims, n_features: int, length: int | None = None, name: str = "dims") -> tuple:
+    """Return ``dims`` as a tuple of distinct feature indices in ``[0, n_features)``.
+
+    ``length`` fixes how many are expected (2 for a pixel grid). Negative indices are refused
+    rather than wrapped: a feature index is a position, not an offset from the end.
+    """
+    if isinstance(dims, (str, bytes)) or not isinstance(dims, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} must be a sequence of feature indices, got {dims!r}")
+    dims = tuple(check_int(d, f"each entry of {name}") for d in dims)
+    if length is not None and len(dims) != length:
+        raise ValueError(f"{name} must name exactly {length} features, got {len(dims)}: {dims}")
+    if not dims:
+        raise ValueError(f"{name} must name at least one feature, got none")
+    bad = [d for d in dims if not 0 <= d < n_features]
+    if bad:
+        raise ValueError(
+            f"{name} must be feature indices in [0, {n_features}) for a model of "
+            f"{n_features} features, got {dims}"
+        )
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"{name} must not repeat a feature, got {dims}")
+    return dims
+
+
+def empty(shape: tuple, dtype=np.float64) -> np.ndarray:
+    """``np.empty`` that reports an impossible size as ``MemoryError`` (NumPy says
+    ``ValueError: array is too big`` when the byte count overflows)."""
+    try:
+        return np.empty(shape, dtype=dtype)
+    except ValueError as exc:
+        raise MemoryError(
+            f"cannot allocate an array of shape {shape} and dtype {np.dtype(dtype)}: {exc}"
+        ) from exc

@@ -1,0 +1,334 @@
+//! Log-density, responsibility and label kernels, on points and on pixel grids.
+//!
+//! Every kernel computes, per point, the weighted log-densities l_k of the components (see
+//! [`crate::mixture`]) into a buffer of K values, then reduces them. Nothing of size
+//! n_points × K exists except `predict_proba`'s output.
+//!
+//! Log-sum-exp is done exactly but cheaply: with m = max_k l_k reached first at k*,
+//!
+//! ```text
+//! log p = m + ln(1 + Σ_{k ≠ k*} exp(l_k − m))      (sum in component order)
+//! ```
+//!
+//! The running sum starts at 1, so a term below 2⁻⁵³ is under half an ulp of it and adding it
+//! cannot change a single bit; those terms (l_k − m < −37) are skipped without calling `exp`.
+//! The result is therefore bitwise the sum over all components, at the cost of a handful of
+//! `exp` calls per pixel when the components are spread out.
+
+use rayon::prelude::*;
+
+use crate::error::{check_len, KernelError};
+use crate::grid::{candidates, for_each_tile, Axes};
+use crate::mixture::{Mixture, Planar};
+
+/// exp(−37) ≈ 8.5e−17 < 2⁻⁵³ ≈ 1.1e−16: a term this small cannot change a sum ≥ 1.
+pub const NEGLIGIBLE: f64 = -37.0;
+
+/// Points per parallel work item of the point kernels.
+const POINT_CHUNK: usize = 256;
+
+/// The largest of a set of log-densities and the first position where it occurs.
+///
+/// NaN entries (only possible when a squared distance overflows) never win; if no entry beats
+/// −∞, `max` is −∞ and `argmax` is 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Peak {
+    pub max: f64,
+    pub argmax: usize,
+}
+
+/// Finds the [`Peak`] of `l`.
+#[inline]
+pub fn peak(l: &[f64]) -> Peak {
+    // Four independent running maxima let the compiler vectorise the scan.
+    let mut lanes = [f64::NEG_INFINITY; 4];
+    let mut chunks = l.chunks_exact(4);
+    for c in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(c) {
+            *lane = if v > *lane { v } else { *lane };
+        }
+    }
+    let mut max = f64::NEG_INFINITY;
+    for &v in lanes.iter().chain(chunks.remainder()) {
+        max = if v > max { v } else { max };
+    }
+    let argmax = if max == f64::NEG_INFINITY {
+        0
+    } else {
+        l.iter().position(|&v| v == max).unwrap_or(0)
+    };
+    Peak { max, argmax }
+}
+
+/// ln Σ_k exp(l_k − max): the log of the sum relative to the peak, ≥ 0 (see module docs).
+///
+/// Only meaningful when `peak.max` is finite.
+#[inline]
+pub fn log_sum_rel(l: &[f64], peak: Peak) -> f64 {
+    let mut sum = 1.0;
+    for (k, &v) in l.iter().enumerate() {
+        let t = v - peak.max;
+        if t > NEGLIGIBLE && k != peak.argmax {
+            sum += t.exp();
+        }
+    }
+    sum.ln()
+}
+
+/// log Σ_k exp(l_k), exact as described in the module documentation.
+#[inline]
+pub fn log_sum_exp(l: &[f64], peak: Peak) -> f64 {
+    if peak.max == f64::NEG_INFINITY {
+        return f64::NEG_INFINITY;
+    }
+    peak.max + log_sum_rel(l, peak)
+}
+
+/// Writes the responsibilities exp(l_k − log p) into `out` (len K).
+///
+/// Where every l_k is −∞ (a squared distance overflowed), the first component gets 1.
+#[inline]
+fn responsibilities(l: &[f64], out: &mut [f64]) {
+    let pk = peak(l);
+    if pk.max == f64::NEG_INFINITY {
+        out.fill(0.0);
+        out[pk.argmax] = 1.0;
+        return;
+    }
+    // exp((l_k − max) − ln s): subtracting the peak first is exact for nearby values, where
+    // subtracting log p directly would lose the digits that ulp(log p) hides.
+    let rel = log_sum_rel(l, pk);
+    for (o, &v) in out.iter_mut().zip(l) {
+        let t = (v - pk.max) - rel;
+        *o = if t > f64::NEG_INFINITY { t.exp() } else { 0.0 };
+    }
+}
+
+/// Runs `f(l, slot)` for every point of `x` (n × d, row-major), where `l` holds the point's
+/// K log-densities and `slot` its `per_point` output values. Points are processed in parallel.
+fn for_each_point<T, F>(
+    mixture: &Mixture,
+    x: &[f64],
+    per_point: usize,
+    out: &mut [T],
+    f: F,
+) -> Result<(), KernelError>
+where
+    T: Send,
+    F: Fn(&[f64], &mut [T]) + Sync,
+{
+    let d = mixture.n_features();
+    if x.len() % d != 0 {
+        return Err(KernelError::Shape(format!(
+            "X has {} values, not a whole number of rows of {d} features",
+            x.len()
+        )));
+    }
+    let n = x.len() / d;
+    check_len("output", out.len(), n * per_point)?;
+    if n == 0 {
+        return Ok(());
+    }
+    out.par_chunks_mut(POINT_CHUNK * per_point)
+        .zip(x.par_chunks(POINT_CHUNK * d))
+        .for_each(|(out_chunk, x_chunk)| {
+            let mut l = vec![0.0; mixture.n_components()];
+            let mut scratch = vec![0.0; d];
+            for (slot, point) in out_chunk
+                .chunks_exact_mut(per_point)
+                .zip(x_chunk.chunks_exact(d))
+            {
+                mixture.log_probs(point, &mut l, &mut scratch);
+                f(&l, slot);
+            }
+        });
+    Ok(())
+}
+
+/// log p(x) for every row of `x` (n × d) into `out` (n,): scikit-learn's `score_samples`.
+pub fn score_points(mixture: &Mixture, x: &[f64], out: &mut [f64]) -> Result<(), KernelError> {
+    for_each_point(mixture, x, 1, out, |l, slot| {
+        slot[0] = log_sum_exp(l, peak(l));
+    })
+}
+
+/// Responsibilities for every row of `x` into `out` (n × K): scikit-learn's `predict_proba`.
+pub fn predict_proba_points(
+    mixture: &Mixture,
+    x: &[f64],
+    out: &mut [f64],
+) -> Result<(), KernelError> {
+    for_each_point(mixture, x, mixture.n_components(), out, responsibilities)
+}
+
+/// The first most responsible component for every row of `x` into `out` (n,): `predict`.
+pub fn predict_points(mixture: &Mixture, x: &[f64], out: &mut [i64]) -> Result<(), KernelError> {
+    for_each_point(mixture, x, 1, out, |l, slot| {
+        slot[0] = peak(l).argmax as i64;
+    })
+}
+
+/// Runs `f(l, candidates, slot)` for every pixel, where `l` holds the log-densities of the
+/// tile's `candidates` at the pixel centre and `slot` the pixel's `channels` output values.
+pub(crate) fn for_each_pixel<T, F>(
+    mixture: &Planar,
+    axes: &Axes,
+    channels: usize,
+    out: &mut [T],
+    f: F,
+) -> Result<(), KernelError>
+where
+    T: Send,
+    F: Fn(&[f64], &Planar, &mut [T]) + Sync,
+{
+    let width = axes.width();
+    for_each_tile(axes, channels, out, |tile, band| {
+        let cands = mixture.subset(&candidates(mixture, tile, axes));
+        let mut l = vec![0.0; cands.len()];
+        for i in tile.rows.clone() {
+            let y = axes.ys[i];
+            for j in tile.cols.clone() {
+                cands.log_probs(axes.xs[j], y, &mut l);
+                let at = tile.band_offset(i, j, width) * channels;
+                f(&l, &cands, &mut band[at..at + channels]);
+            }
+        }
+    })
+}
+
+/// Log-density of a two-feature mixture at every pixel centre into `out` (height × width).
+pub fn log_density_grid(mixture: &Planar, axes: &Axes, out: &mut [f64]) -> Result<(), KernelError> {
+    for_each_pixel(mixture, axes, 1, out, |l, _, slot| {
+        slot[0] = log_sum_exp(l, peak(l));
+    })
+}
+
+/// The first most responsible component at every pixel centre into `out` (height × width).
+pub fn label_grid(mixture: &Planar, axes: &Axes, out: &mut [i64]) -> Result<(), KernelError> {
+    for_each_pixel(mixture, axes, 1, out, |l, cands, slot| {
+        // A tile always has at least one candidate: the mixture is never empty.
+        slot[0] = cands.index.get(peak(l).argmax).map_or(0, |&k| k as i64);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// log Σ exp, the textbook way, for comparison.
+    fn naive(l: &[f64]) -> f64 {
+        let m = l.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        m + l.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+    }
+
+    #[test]
+    fn peak_finds_first_maximum() {
+        assert_eq!(
+            peak(&[1.0, 3.0, 2.0, 3.0, 0.0]),
+            Peak {
+                max: 3.0,
+                argmax: 1
+            }
+        );
+        let all_low = peak(&[f64::NEG_INFINITY, f64::NAN]);
+        assert_eq!(all_low.max, f64::NEG_INFINITY);
+        assert_eq!(all_low.argmax, 0);
+        assert_eq!(peak(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).argmax, 6);
+    }
+
+    #[test]
+    fn log_sum_exp_is_exact_and_skips_only_invisible_terms() {
+        let l = [-1000.0, -3.0, -2.5, -1000.0 + 1e-9, -40.0, -2.9];
+        let got = log_sum_exp(&l, peak(&l));
+        assert!((got - naive(&l)).abs() < 1e-15);
+        // Bitwise the sum over every term, the maximum first.
+        let pk = peak(&l);
+        let mut sum = 1.0;
+        for (k, v) in l.iter().enumerate() {
+            if k != pk.argmax {
+                sum += (v - pk.max).exp();
+            }
+        }
+        assert_eq!(got, pk.max + f64::ln(sum));
+        assert_eq!(
+            log_sum_exp(&[f64::NEG_INFINITY], peak(&[f64::NEG_INFINITY])),
+            f64::NEG_INFINITY
+        );
+    }
+
+    #[test]
+    fn responsibilities_sum_to_one_and_never_nan() {
+        let mut r = [0.0; 3];
+        responsibilities(&[-1e6, -1e6 - 1.0, -2e6], &mut r);
+        assert!((r.iter().sum::<f64>() - 1.0).abs() < 1e-15);
+        assert!(r[0] > r[1] && r[2] == 0.0);
+        responsibilities(&[f64::NEG_INFINITY, f64::NAN, f64::NEG_INFINITY], &mut r);
+        assert_eq!(r, [1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn grid_and_point_kernels_agree() {
+        let m = Mixture::new(
+            3,
+            2,
+            vec![-1.0, -0.5, -2.0],
+            vec![0.0, 0.0, 5.0, 5.0, -3.0, 8.0],
+            vec![
+                1.0, 0.2, 0.0, 0.8, //
+                0.5, 0.0, 0.0, 0.5, //
+                2.0, -1.0, 0.0, 3.0,
+            ],
+        )
+        .unwrap();
+        let xs: Vec<f64> = (0..37).map(|j| -10.0 + 0.6 * j as f64).collect();
+        let ys: Vec<f64> = (0..35).map(|i| 15.0 - 0.7 * i as f64).collect();
+        let axes = Axes::new(&xs, &ys).unwrap();
+        let mut grid = vec![0.0; 37 * 35];
+        let mut labels = vec![0i64; 37 * 35];
+        log_density_grid(&m.planar().unwrap(), &axes, &mut grid).unwrap();
+        label_grid(&m.planar().unwrap(), &axes, &mut labels).unwrap();
+        let points: Vec<f64> = ys
+            .iter()
+            .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))
+            .collect();
+        let mut scores = vec![0.0; 37 * 35];
+        let mut predicted = vec![0i64; 37 * 35];
+        score_points(&m, &points, &mut scores).unwrap();
+        predict_points(&m, &points, &mut predicted).unwrap();
+        assert_eq!(grid, scores);
+        assert_eq!(labels, predicted);
+        assert!(labels.contains(&2) && labels.contains(&1));
+    }
+
+    #[test]
+    fn far_points_are_finite_and_go_to_the_nearest_component() {
+        // Equal weights, Σ_0 = I at the origin, Σ_1 = 100 I at (10, 0).
+        let c0 = -f64::ln(2.0 * std::f64::consts::PI) + f64::ln(0.5);
+        let c1 = c0 + 2.0 * f64::ln(0.1);
+        let m = Mixture::new(
+            2,
+            2,
+            vec![c0, c1],
+            vec![0.0, 0.0, 10.0, 0.0],
+            vec![1.0, 0.0, 0.0, 1.0, 0.1, 0.0, 0.0, 0.1],
+        )
+        .unwrap();
+        let x = [-1e4, 0.0];
+        let mut s = [0.0];
+        let mut r = [0.0; 2];
+        score_points(&m, &x, &mut s).unwrap();
+        predict_proba_points(&m, &x, &mut r).unwrap();
+        assert!(s[0].is_finite());
+        let expected = c1 - 0.5 * (1e4f64 + 10.0).powi(2) * 0.01;
+        assert!((s[0] - expected).abs() <= 1e-12 * expected.abs());
+        assert_eq!(r, [0.0, 1.0]);
+    }
+
+    #[test]
+    fn rejects_mismatched_lengths() {
+        let m = Mixture::new(1, 2, vec![0.0], vec![0.0; 2], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+        assert!(score_points(&m, &[0.0; 3], &mut [0.0]).is_err());
+        assert!(score_points(&m, &[0.0; 4], &mut [0.0]).is_err());
+        assert!(predict_proba_points(&m, &[0.0; 2], &mut [0.0; 2]).is_err());
+    }
+}

@@ -1,0 +1,289 @@
+//! The canonical form of a Gaussian mixture that every kernel evaluates.
+//!
+//! Component k's weighted log-density at a point x of d features is
+//!
+//! ```text
+//! l_k(x) = c_k - ½ ‖(x − μ_k)ᵀ U_k‖²
+//! ```
+//!
+//! where U_k is the upper-triangular Cholesky factor of the precision matrix
+//! (Σ_k⁻¹ = U_k U_kᵀ, scikit-learn's `precisions_cholesky_`) and c_k holds everything that does
+//! not depend on x: for a plain mixture `log w_k − ½ d log 2π + Σ_i log U_k[i, i]`; a
+//! variational (Bayesian) mixture adds its own digamma terms. Python computes c_k, so one kernel
+//! serves every estimator. The point is centred before it is multiplied (no `x U − μ U`
+//! cancellation) and the lower triangle of U_k is never read.
+
+use crate::error::{check_len, KernelError};
+
+/// A mixture of `n_components` Gaussians over `n_features` features in canonical form.
+#[derive(Debug, Clone)]
+pub struct Mixture {
+    n_components: usize,
+    n_features: usize,
+    /// c_k, shape (K,). −∞ is allowed (a component of weight zero).
+    log_const: Vec<f64>,
+    /// μ_k, shape (K, d), row-major.
+    means: Vec<f64>,
+    /// U_k, shape (K, d, d), row-major; only the upper triangle (j ≥ i) is used.
+    prec_chol: Vec<f64>,
+}
+
+impl Mixture {
+    /// Checks shapes and values and builds the mixture.
+    ///
+    /// `log_const` (K,), `means` (K·d), `prec_chol` (K·d·d). Means and the upper triangles of
+    /// the factors must be finite, constants must not be NaN or +∞.
+    pub fn new(
+        n_components: usize,
+        n_features: usize,
+        log_const: Vec<f64>,
+        means: Vec<f64>,
+        prec_chol: Vec<f64>,
+    ) -> Result<Self, KernelError> {
+        if n_components == 0 || n_features == 0 {
+            return Err(KernelError::Shape(format!(
+                "a mixture needs at least one component and one feature, got {n_components} \
+                 components of {n_features} features"
+            )));
+        }
+        check_len("log_const", log_const.len(), n_components)?;
+        check_len("means", means.len(), n_components * n_features)?;
+        check_len(
+            "prec_chol",
+            prec_chol.len(),
+            n_components * n_features * n_features,
+        )?;
+        if log_const.iter().any(|c| c.is_nan() || *c == f64::INFINITY) {
+            return Err(KernelError::Value(
+                "log_const must not contain NaN or +inf".into(),
+            ));
+        }
+        if means.iter().any(|m| !m.is_finite()) {
+            return Err(KernelError::Value("means must be finite".into()));
+        }
+        let d = n_features;
+        let upper_finite = prec_chol
+            .chunks_exact(d * d)
+            .all(|u| (0..d).all(|i| u[i * d + i..(i + 1) * d].iter().all(|v| v.is_finite())));
+        if !upper_finite {
+            return Err(KernelError::Value(
+                "precision Cholesky factors must be finite".into(),
+            ));
+        }
+        Ok(Self {
+            n_components,
+            n_features,
+            log_const,
+            means,
+            prec_chol,
+        })
+    }
+
+    pub fn n_components(&self) -> usize {
+        self.n_components
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Writes l_k(x) for every component into `out` (len K).
+    ///
+    /// `x` has `n_features` values; `y` is scratch space of `n_features` values.
+    pub fn log_probs(&self, x: &[f64], out: &mut [f64], y: &mut [f64]) {
+        let d = self.n_features;
+        let comps = self
+            .means
+            .chunks_exact(d)
+            .zip(self.prec_chol.chunks_exact(d * d))
+            .zip(&self.log_const);
+        for (((mu, u), c), o) in comps.zip(out.iter_mut()) {
+            // y = (x − μ)ᵀ U, accumulated row by row of the upper triangle.
+            y.fill(0.0);
+            for i in 0..d {
+                let delta = x[i] - mu[i];
+                let row = &u[i * d..(i + 1) * d];
+                for j in i..d {
+                    y[j] += delta * row[j];
+                }
+            }
+            let maha: f64 = y.iter().map(|v| v * v).sum();
+            *o = c - 0.5 * maha;
+        }
+    }
+
+    /// The same mixture as a [`Planar`] structure of arrays; only for two features.
+    pub fn planar(&self) -> Result<Planar, KernelError> {
+        if self.n_features != 2 {
+            return Err(KernelError::Shape(format!(
+                "a pixel grid needs a mixture over 2 features, got {}",
+                self.n_features
+            )));
+        }
+        let mut p = Planar::with_capacity(self.n_components);
+        for k in 0..self.n_components {
+            let mu = &self.means[2 * k..2 * k + 2];
+            let u = &self.prec_chol[4 * k..4 * k + 4];
+            p.push(k, self.log_const[k], mu[0], mu[1], u[0], u[1], u[3]);
+        }
+        Ok(p)
+    }
+}
+
+/// A mixture over two features, stored as a structure of arrays so that the loop over
+/// components vectorises. Component i of this set is component `index[i]` of the full mixture
+/// (a tile's candidate list is a subset).
+#[derive(Debug, Clone, Default)]
+pub struct Planar {
+    pub index: Vec<usize>,
+    pub c: Vec<f64>,
+    pub mx: Vec<f64>,
+    pub my: Vec<f64>,
+    /// U = [[u00, u01], [0, u11]].
+    pub u00: Vec<f64>,
+    pub u01: Vec<f64>,
+    pub u11: Vec<f64>,
+}
+
+impl Planar {
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            index: Vec::with_capacity(n),
+            c: Vec::with_capacity(n),
+            mx: Vec::with_capacity(n),
+            my: Vec::with_capacity(n),
+            u00: Vec::with_capacity(n),
+            u01: Vec::with_capacity(n),
+            u11: Vec::with_capacity(n),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(&mut self, index: usize, c: f64, mx: f64, my: f64, u00: f64, u01: f64, u11: f64) {
+        self.index.push(index);
+        self.c.push(c);
+        self.mx.push(mx);
+        self.my.push(my);
+        self.u00.push(u00);
+        self.u01.push(u01);
+        self.u11.push(u11);
+    }
+
+    pub fn len(&self) -> usize {
+        self.c.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.c.is_empty()
+    }
+
+    /// The components at positions `which` of this set, in that order.
+    pub fn subset(&self, which: &[usize]) -> Planar {
+        let mut p = Planar::with_capacity(which.len());
+        for &i in which {
+            p.push(
+                self.index[i],
+                self.c[i],
+                self.mx[i],
+                self.my[i],
+                self.u00[i],
+                self.u01[i],
+                self.u11[i],
+            );
+        }
+        p
+    }
+
+    /// Writes l_i(x, y) for every component of the set into `out` (len `self.len()`).
+    #[inline]
+    pub fn log_probs(&self, x: f64, y: f64, out: &mut [f64]) {
+        let n = self.len();
+        let (c, mx, my) = (&self.c[..n], &self.mx[..n], &self.my[..n]);
+        let (u00, u01, u11) = (&self.u00[..n], &self.u01[..n], &self.u11[..n]);
+        let out = &mut out[..n];
+        for i in 0..n {
+            let dx = x - mx[i];
+            let dy = y - my[i];
+            let a = dx * u00[i];
+            let b = dx * u01[i] + dy * u11[i];
+            out[i] = c[i] - 0.5 * (a * a + b * b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_component() -> Mixture {
+        // Σ_0 = I, Σ_1 = diag(4, 1/4): U_1 = diag(1/2, 2).
+        Mixture::new(
+            2,
+            2,
+            vec![-1.0, -2.0],
+            vec![0.0, 0.0, 3.0, -1.0],
+            vec![1.0, 0.0, 0.0, 1.0, 0.5, 0.0, 0.0, 2.0],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn log_probs_matches_hand_computation() {
+        let m = two_component();
+        let mut out = [0.0; 2];
+        let mut y = [0.0; 2];
+        m.log_probs(&[1.0, 2.0], &mut out, &mut y);
+        // ‖(1, 2)‖² = 5; ((1 − 3)/2)² + ((2 + 1)·2)² = 1 + 36.
+        assert_eq!(out, [-1.0 - 2.5, -2.0 - 18.5]);
+    }
+
+    #[test]
+    fn lower_triangle_is_ignored() {
+        let a = Mixture::new(1, 2, vec![0.0], vec![0.0, 0.0], vec![1.0, 0.5, 0.0, 2.0]).unwrap();
+        let b = Mixture::new(1, 2, vec![0.0], vec![0.0, 0.0], vec![1.0, 0.5, 99.0, 2.0]).unwrap();
+        let (mut la, mut lb, mut y) = ([0.0], [0.0], [0.0; 2]);
+        a.log_probs(&[0.3, -0.7], &mut la, &mut y);
+        b.log_probs(&[0.3, -0.7], &mut lb, &mut y);
+        assert_eq!(la, lb);
+    }
+
+    #[test]
+    fn planar_agrees_with_general_form() {
+        let m = Mixture::new(1, 2, vec![0.25], vec![1.5, -2.0], vec![0.7, -0.3, 0.0, 1.9]).unwrap();
+        let p = m.planar().unwrap();
+        let (mut a, mut b, mut y) = ([0.0], [0.0], [0.0; 2]);
+        m.log_probs(&[4.0, 0.5], &mut a, &mut y);
+        p.log_probs(4.0, 0.5, &mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn rejects_bad_shapes_and_values() {
+        assert!(matches!(
+            Mixture::new(2, 2, vec![0.0], vec![0.0; 4], vec![1.0; 8]),
+            Err(KernelError::Shape(_))
+        ));
+        assert!(matches!(
+            Mixture::new(1, 1, vec![f64::NAN], vec![0.0], vec![1.0]),
+            Err(KernelError::Value(_))
+        ));
+        assert!(matches!(
+            Mixture::new(1, 1, vec![0.0], vec![f64::INFINITY], vec![1.0]),
+            Err(KernelError::Value(_))
+        ));
+        assert!(matches!(
+            Mixture::new(0, 1, vec![], vec![], vec![]),
+            Err(KernelError::Shape(_))
+        ));
+        assert!(Mixture::new(1, 1, vec![f64::NEG_INFINITY], vec![0.0], vec![1.0]).is_ok());
+        assert!(matches!(
+            two_component().planar().map(|_| ()).and(
+                Mixture::new(1, 3, vec![0.0], vec![0.0; 3], vec![1.0; 9])
+                    .unwrap()
+                    .planar()
+                    .map(|_| ())
+            ),
+            Err(KernelError::Shape(_))
+        ));
+    }
+}

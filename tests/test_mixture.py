@@ -1,0 +1,189 @@
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate
+from sklearn.exceptions import NotFittedError
+from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
+
+import gmmfast
+import gmmfast.reference as ref
+from gmmfast.testing import mixtures
+
+# Whether EM converged is irrelevant here: the tests compare against the estimator's state.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+W = [0.25, 0.75]
+MEANS = [[0.0, 1.0, 2.0], [3.0, -1.0, 0.5]]
+FULL = [np.diag([1.0, 2.0, 3.0]), [[2.0, 0.5, 0.1], [0.5, 1.0, 0.2], [0.1, 0.2, 0.5]]]
+SHAPES = {
+    "full": FULL,
+    "tied": FULL[1],
+    "diag": [[1.0, 2.0, 3.0], [0.5, 0.25, 4.0]],
+    "spherical": [1.5, 0.3],
+}
+
+
+@pytest.mark.parametrize("covariance_type", list(SHAPES))
+def test_properties_are_read_only_copies(covariance_type):
+    covs = np.array(SHAPES[covariance_type], dtype=float)
+    m = gmmfast.Mixture(W, MEANS, covs, covariance_type)
+    assert (m.n_components, m.n_features, m.covariance_type) == (2, 3, covariance_type)
+    np.testing.assert_array_equal(m.covariances, covs)
+    covs[...] = 99.0  # the caller's array is copied
+    assert not np.any(m.covariances == 99.0)
+    for array in (m.weights, m.means, m.covariances, m.precisions_cholesky):
+        assert array.dtype == np.float64
+        with pytest.raises(ValueError, match="read-only"):
+            array[...] = 0.0
+
+
+@pytest.mark.parametrize("covariance_type", list(SHAPES))
+def test_precision_cholesky_inverts_the_covariances(covariance_type):
+    m = gmmfast.Mixture(W, MEANS, SHAPES[covariance_type], covariance_type)
+    form = m._canonical_form()
+    for k in range(2):
+        u = form.prec_chol[k]
+        assert np.allclose(np.tril(u, -1), 0.0)
+        cov = {
+            "full": lambda k: np.asarray(FULL[k]),
+            "tied": lambda k: np.asarray(FULL[1]),
+            "diag": lambda k: np.diag(SHAPES["diag"][k]),
+            "spherical": lambda k: SHAPES["spherical"][k] * np.eye(3),
+        }[covariance_type](k)
+        np.testing.assert_allclose(u @ u.T @ cov, np.eye(3), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"weights": [0.5, 0.6]}, "sum to 1"),
+        ({"weights": [-0.5, 1.5]}, "non-negative"),
+        ({"weights": [1.0]}, r"weights must have shape \(2,\)"),
+        ({"weights": [0.5, np.nan]}, "finite"),
+        ({"means": [[0.0, 1.0, 2.0]]}, "weights must have shape"),
+        ({"means": [0.0, 1.0]}, r"means must have shape \(n_components, n_features\)"),
+        ({"means": [[0.0, np.inf, 0.0], [0.0, 0.0, 0.0]]}, "finite"),
+        ({"covariances": np.ones((2, 2, 2))}, r"must have shape \(2, 3, 3\), got \(2, 2, 2\)"),
+        ({"covariances": [FULL[0], -np.eye(3)]}, r"covariances\[1\] must be positive definite"),
+        (
+            {"covariances": [FULL[0], [[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]]},
+            r"covariances\[1\] must be symmetric",
+        ),
+        ({"covariance_type": "banana"}, "covariance_type must be one of"),
+        ({"covariances": [["a"] * 3] * 3}, "array of numbers"),
+    ],
+)
+def test_invalid_parameters_are_value_errors(kwargs, match):
+    args = {"weights": W, "means": MEANS, "covariances": FULL, "covariance_type": "full"}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        gmmfast.Mixture(**args)
+
+
+@pytest.mark.parametrize(
+    ("covariance_type", "covariances", "match"),
+    [
+        ("diag", [[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]], "must be positive"),
+        ("spherical", [1.0, -2.0], "must be positive"),
+        ("tied", np.zeros((3, 3)), "covariances must be positive definite"),
+        ("tied", np.eye(2), r"must have shape \(3, 3\)"),
+    ],
+)
+def test_invalid_covariances_of_other_types(covariance_type, covariances, match):
+    with pytest.raises(ValueError, match=match):
+        gmmfast.Mixture(W, MEANS, covariances, covariance_type)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(0)
+    return np.concatenate([rng.normal(size=(200, 3)), rng.normal(size=(200, 3)) * 0.4 + 3.0])
+
+
+@pytest.mark.parametrize("covariance_type", list(SHAPES))
+@pytest.mark.parametrize("cls", [GaussianMixture, BayesianGaussianMixture])
+def test_from_sklearn_keeps_the_estimator_parameters(blobs, cls, covariance_type):
+    est = cls(n_components=3, covariance_type=covariance_type, random_state=0, max_iter=500)
+    est.fit(blobs)
+    m = gmmfast.Mixture.from_sklearn(est)
+    np.testing.assert_array_equal(m.weights, est.weights_)
+    np.testing.assert_array_equal(m.means, est.means_)
+    np.testing.assert_array_equal(m.covariances, est.covariances_)
+    np.testing.assert_array_equal(m.precisions_cholesky, est.precisions_cholesky_)
+    assert m.covariance_type == covariance_type
+
+
+def test_from_sklearn_refuses_unfitted_and_foreign_objects():
+    with pytest.raises(NotFittedError):
+        gmmfast.Mixture.from_sklearn(GaussianMixture(2))
+    with pytest.raises(NotFittedError):
+        gmmfast.Mixture.from_sklearn(BayesianGaussianMixture(n_components=2))
+    with pytest.raises(TypeError, match="expected a fitted GaussianMixture"):
+        gmmfast.Mixture.from_sklearn("not a model")
+
+
+@pytest.mark.parametrize("covariance_type", list(SHAPES))
+def test_marginal_takes_the_sub_blocks_in_the_given_order(covariance_type):
+    m = gmmfast.Mixture(W, MEANS, SHAPES[covariance_type], covariance_type)
+    sub = m.marginal((2, 0))
+    assert (sub.n_features, sub.covariance_type) == (2, covariance_type)
+    np.testing.assert_array_equal(sub.means, np.asarray(MEANS)[:, [2, 0]])
+    np.testing.assert_array_equal(sub.weights, m.weights)
+    full = np.asarray(SHAPES[covariance_type])
+    expected = {
+        "full": lambda: full[:, [2, 0]][:, :, [2, 0]],
+        "tied": lambda: full[[2, 0]][:, [2, 0]],
+        "diag": lambda: full[:, [2, 0]],
+        "spherical": lambda: full,
+    }[covariance_type]()
+    np.testing.assert_array_equal(sub.covariances, expected)
+
+
+@pytest.mark.parametrize(
+    ("dims", "match"),
+    [((0, 3), r"in \[0, 3\)"), ((1, 1), "repeat"), ((), "at least one"), ((-1,), r"in \[0, 3\)")],
+)
+def test_marginal_rejects_bad_dims(dims, match):
+    m = gmmfast.Mixture(W, MEANS, FULL)
+    with pytest.raises(ValueError, match=match):
+        m.marginal(dims)
+
+
+@settings(max_examples=15)
+@given(mixtures(n_features=2, n_components=(1, 4), max_condition=1e3), st.floats(-12, 12))
+def test_marginal_density_is_the_integral_of_the_joint(mixture, y):
+    """log p(y) of the marginal over feature 1 equals log ∫ p(x, y) dx by quadrature."""
+    marginal = mixture.marginal((1,))
+
+    def joint(x):
+        return np.exp(ref.score_samples(mixture, [[x, y]])[0])
+
+    sd = np.sqrt(np.max(mixture.covariances))
+    breakpoints = np.sort(mixture.means[:, 0])
+    lo, hi = breakpoints[0] - 40 * sd - 10, breakpoints[-1] + 40 * sd + 10
+    total, error = integrate.quad(joint, lo, hi, points=breakpoints, limit=500, epsabs=0)
+    expected = ref.score_samples(marginal, [[y]])[0]
+    if total > 1e-250:  # quad cannot resolve densities below that
+        assert abs(np.log(total) - expected) < 1e-6 + 10 * error / total
+
+
+def test_pickle_keeps_factors_and_metadata(blobs):
+    est = GaussianMixture(n_components=2, random_state=0).fit(blobs)
+    m = gmmfast.Mixture.from_sklearn(est)
+    again = pickle.loads(pickle.dumps(m))
+    assert again == m
+    np.testing.assert_array_equal(again.precisions_cholesky, est.precisions_cholesky_)
+    tagged = gmmfast.Mixture(W, MEANS, FULL, metadata={"mode": "bw", "width": 4})
+    assert pickle.loads(pickle.dumps(tagged)).metadata == {"mode": "bw", "width": 4}
+    with pytest.raises(TypeError):
+        tagged.metadata["mode"] = "color"
+
+
+def test_equality_and_repr():
+    a = gmmfast.Mixture(W, MEANS, FULL)
+    assert a == gmmfast.Mixture(W, MEANS, [np.asarray(c) for c in FULL])
+    assert a != gmmfast.Mixture(W, MEANS, SHAPES["tied"], "tied")
+    assert repr(a) == "Mixture(n_components=2, n_features=3, covariance_type='full')"

@@ -1,0 +1,98 @@
+"""Threading: bitwise determinism across thread counts, the GIL released, fork safety."""
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import gmmfast
+from gmmfast import _core
+
+SCRIPT = textwrap.dedent(
+    """
+    import hashlib, numpy as np, gmmfast
+    from gmmfast import _core
+    rng = np.random.default_rng(7)
+    k = 200
+    means = rng.uniform(0, 300, size=(k, 2))
+    a = rng.normal(size=(k, 2, 2)) * 3
+    covs = a @ a.transpose(0, 2, 1) + 0.5 * np.eye(2)
+    m = gmmfast.Mixture(np.full(k, 1 / k), means, covs)
+    grid = gmmfast.Grid(301, 157, (-20, 320), (320, -20))
+    X = rng.uniform(-50, 350, size=(5000, 2))
+    h = hashlib.sha256()
+    for out in (gmmfast.log_density_grid(m, grid), gmmfast.label_grid(m, grid),
+                gmmfast.score_samples(m, X), gmmfast.predict_proba(m, X), gmmfast.predict(m, X)):
+        h.update(np.ascontiguousarray(out).tobytes())
+    print(_core.num_threads(), h.hexdigest())
+    """
+)
+
+
+def run_with_threads(n: int) -> list:
+    env = {**os.environ, "RAYON_NUM_THREADS": str(n)}
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.split()
+
+
+def test_results_are_bitwise_identical_for_any_thread_count():
+    one, two, three = run_with_threads(1), run_with_threads(2), run_with_threads(3)
+    assert [one[0], two[0], three[0]] == ["1", "2", "3"]  # the setting took effect
+    assert one[1] == two[1] == three[1]
+
+
+def test_the_gil_is_released_while_a_kernel_runs():
+    """A Python thread keeps running while another thread renders a large grid."""
+    rng = np.random.default_rng(0)
+    k = 300
+    m = gmmfast.Mixture(np.full(k, 1 / k), rng.uniform(0, 100, (k, 2)), np.ones(k), "spherical")
+    grid = gmmfast.Grid(1500, 1500, (0, 100), (0, 100))
+    done = threading.Event()
+    ticks = 0
+
+    def render():
+        gmmfast.log_density_grid(m, grid)
+        done.set()
+
+    worker = threading.Thread(target=render)
+    worker.start()
+    while not done.is_set():
+        ticks += 1
+    worker.join()
+    # With the GIL held for the whole render, this loop could only run before and after it.
+    assert ticks > 1000
+
+
+def _child(queue):
+    m = gmmfast.Mixture([1.0], [[0.0, 0.0]], [1.0], "spherical")
+    queue.put(float(gmmfast.score_samples(m, [[0.0, 0.0]])[0]))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+# Python >= 3.12 warns that forking a multi-threaded process is risky: that risk is the test.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_kernels_work_in_a_forked_child_after_the_parent_used_them():
+    m = gmmfast.Mixture([1.0], [[0.0, 0.0]], [1.0], "spherical")
+    gmmfast.score_samples(m, np.zeros((10_000, 2)))  # the parent's pool is up
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive, "the forked child hung in the kernel"
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == pytest.approx(-np.log(2 * np.pi))
+
+
+def test_num_threads_is_positive():
+    assert _core.num_threads() >= 1
