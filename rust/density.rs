@@ -15,17 +15,13 @@
 //! The result is therefore bitwise the sum over all components, at the cost of a handful of
 //! `exp` calls per pixel when the components are spread out.
 
-use rayon::prelude::*;
-
-use crate::error::{check_len, KernelError};
-use crate::grid::{candidates, for_each_tile, Axes};
+use crate::error::KernelError;
+use crate::evaluate::{for_each_pixel, for_each_point};
+use crate::grid::Axes;
 use crate::mixture::{Mixture, Planar};
 
 /// exp(−37) ≈ 8.5e−17 < 2⁻⁵³ ≈ 1.1e−16: a term this small cannot change a sum ≥ 1.
 pub const NEGLIGIBLE: f64 = -37.0;
-
-/// Points per parallel work item of the point kernels.
-const POINT_CHUNK: usize = 256;
 
 /// The largest of a set of log-densities and the first position where it occurs.
 ///
@@ -104,52 +100,19 @@ fn responsibilities(l: &[f64], out: &mut [f64]) {
     }
 }
 
-/// Runs `f(l, slot)` for every point of `x` (n × d, row-major), where `l` holds the point's
-/// K log-densities and `slot` its `per_point` output values. Points are processed in parallel.
-fn for_each_point<T, F>(
-    mixture: &Mixture,
-    x: &[f64],
-    per_point: usize,
-    out: &mut [T],
-    f: F,
-) -> Result<(), KernelError>
-where
-    T: Send,
-    F: Fn(&[f64], &mut [T]) + Sync,
-{
-    let d = mixture.n_features();
-    if x.len() % d != 0 {
-        return Err(KernelError::Shape(format!(
-            "X has {} values, not a whole number of rows of {d} features",
-            x.len()
-        )));
-    }
-    let n = x.len() / d;
-    check_len("output", out.len(), n * per_point)?;
-    if n == 0 {
-        return Ok(());
-    }
-    out.par_chunks_mut(POINT_CHUNK * per_point)
-        .zip(x.par_chunks(POINT_CHUNK * d))
-        .for_each(|(out_chunk, x_chunk)| {
-            let mut l = vec![0.0; mixture.n_components()];
-            let mut scratch = vec![0.0; d];
-            for (slot, point) in out_chunk
-                .chunks_exact_mut(per_point)
-                .zip(x_chunk.chunks_exact(d))
-            {
-                mixture.log_probs(point, &mut l, &mut scratch);
-                f(&l, slot);
-            }
-        });
-    Ok(())
-}
-
 /// log p(x) for every row of `x` (n × d) into `out` (n,): scikit-learn's `score_samples`.
 pub fn score_points(mixture: &Mixture, x: &[f64], out: &mut [f64]) -> Result<(), KernelError> {
-    for_each_point(mixture, x, 1, out, |l, slot| {
-        slot[0] = log_sum_exp(l, peak(l));
-    })
+    for_each_point(
+        mixture,
+        x,
+        1,
+        out,
+        &mut [],
+        || (),
+        |_, l, _, slot, _| {
+            slot[0] = log_sum_exp(l, peak(l));
+        },
+    )
 }
 
 /// Responsibilities for every row of `x` into `out` (n × K): scikit-learn's `predict_proba`.
@@ -158,57 +121,62 @@ pub fn predict_proba_points(
     x: &[f64],
     out: &mut [f64],
 ) -> Result<(), KernelError> {
-    for_each_point(mixture, x, mixture.n_components(), out, responsibilities)
+    let k = mixture.n_components();
+    for_each_point(
+        mixture,
+        x,
+        k,
+        out,
+        &mut [],
+        || (),
+        |_, l, _, slot, _| responsibilities(l, slot),
+    )
 }
 
 /// The first most responsible component for every row of `x` into `out` (n,): `predict`.
 pub fn predict_points(mixture: &Mixture, x: &[f64], out: &mut [i64]) -> Result<(), KernelError> {
-    for_each_point(mixture, x, 1, out, |l, slot| {
-        slot[0] = peak(l).argmax as i64;
-    })
-}
-
-/// Runs `f(l, candidates, slot)` for every pixel, where `l` holds the log-densities of the
-/// tile's `candidates` at the pixel centre and `slot` the pixel's `channels` output values.
-pub(crate) fn for_each_pixel<T, F>(
-    mixture: &Planar,
-    axes: &Axes,
-    channels: usize,
-    out: &mut [T],
-    f: F,
-) -> Result<(), KernelError>
-where
-    T: Send,
-    F: Fn(&[f64], &Planar, &mut [T]) + Sync,
-{
-    let width = axes.width();
-    for_each_tile(axes, channels, out, |tile, band| {
-        let cands = mixture.subset(&candidates(mixture, tile, axes));
-        let mut l = vec![0.0; cands.len()];
-        for i in tile.rows.clone() {
-            let y = axes.ys[i];
-            for j in tile.cols.clone() {
-                cands.log_probs(axes.xs[j], y, &mut l);
-                let at = tile.band_offset(i, j, width) * channels;
-                f(&l, &cands, &mut band[at..at + channels]);
-            }
-        }
-    })
+    for_each_point(
+        mixture,
+        x,
+        1,
+        out,
+        &mut [],
+        || (),
+        |_, l, _, slot, _| {
+            slot[0] = peak(l).argmax as i64;
+        },
+    )
 }
 
 /// Log-density of a two-feature mixture at every pixel centre into `out` (height × width).
 pub fn log_density_grid(mixture: &Planar, axes: &Axes, out: &mut [f64]) -> Result<(), KernelError> {
-    for_each_pixel(mixture, axes, 1, out, |l, _, slot| {
-        slot[0] = log_sum_exp(l, peak(l));
-    })
+    for_each_pixel(
+        mixture,
+        axes,
+        1,
+        out,
+        &mut [],
+        || (),
+        |_, l, _, _, slot, _| {
+            slot[0] = log_sum_exp(l, peak(l));
+        },
+    )
 }
 
 /// The first most responsible component at every pixel centre into `out` (height × width).
 pub fn label_grid(mixture: &Planar, axes: &Axes, out: &mut [i64]) -> Result<(), KernelError> {
-    for_each_pixel(mixture, axes, 1, out, |l, cands, slot| {
-        // A tile always has at least one candidate: the mixture is never empty.
-        slot[0] = cands.index.get(peak(l).argmax).map_or(0, |&k| k as i64);
-    })
+    for_each_pixel(
+        mixture,
+        axes,
+        1,
+        out,
+        &mut [],
+        || (),
+        |_, l, cands, _, slot, _| {
+            // A tile always has at least one candidate: the mixture is never empty.
+            slot[0] = cands.index.get(peak(l).argmax).map_or(0, |&k| k as i64);
+        },
+    )
 }
 
 #[cfg(test)]

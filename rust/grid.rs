@@ -67,28 +67,47 @@ pub fn candidates(mixture: &Planar, _tile: &Tile, _axes: &Axes) -> Vec<usize> {
     (0..mixture.len()).collect()
 }
 
-/// Calls `f(tile, band)` for every tile of the grid, bands in parallel.
+/// Splits `out` into chunks of `chunk` values, or, when `out` is empty (an output that was not
+/// asked for), into `count` empty slices, so that it can be zipped with a required output.
+pub(crate) fn optional_chunks<T>(out: &mut [T], chunk: usize, count: usize) -> Vec<&mut [T]> {
+    if out.is_empty() {
+        (0..count).map(|_| Default::default()).collect()
+    } else {
+        out.chunks_mut(chunk).collect()
+    }
+}
+
+/// Calls `f(tile, band, extra_band)` for every tile of the grid, bands in parallel.
 ///
 /// `out` holds `channels` values per pixel in row-major order; `band` is the part of `out` that
 /// belongs to the tile's band of rows (index it with [`Tile::band_offset`] × `channels`).
+/// `extra` is a second output of the same layout, or empty when not wanted (then every
+/// `extra_band` is empty).
 pub fn for_each_tile<T, F>(
     axes: &Axes,
     channels: usize,
     out: &mut [T],
+    extra: &mut [T],
     f: F,
 ) -> Result<(), KernelError>
 where
     T: Send,
-    F: Fn(&Tile, &mut [T]) + Sync,
+    F: Fn(&Tile, &mut [T], &mut [T]) + Sync,
 {
     let (width, height) = (axes.width(), axes.height());
     check_len("output", out.len(), width * height * channels)?;
+    if !extra.is_empty() {
+        check_len("second output", extra.len(), out.len())?;
+    }
     if out.is_empty() {
         return Ok(());
     }
-    out.par_chunks_mut(TILE_ROWS * width * channels)
+    let band_len = TILE_ROWS * width * channels;
+    let extra_bands = optional_chunks(extra, band_len, height.div_ceil(TILE_ROWS));
+    out.par_chunks_mut(band_len)
+        .zip(extra_bands.into_par_iter())
         .enumerate()
-        .for_each(|(band, slice)| {
+        .for_each(|(band, (slice, extra_slice))| {
             let row0 = band * TILE_ROWS;
             let rows = row0..(row0 + TILE_ROWS).min(height);
             for col0 in (0..width).step_by(TILE_COLS) {
@@ -96,7 +115,7 @@ where
                     rows: rows.clone(),
                     cols: col0..(col0 + TILE_COLS).min(width),
                 };
-                f(&tile, slice);
+                f(&tile, slice, extra_slice);
             }
         });
     Ok(())
@@ -112,7 +131,7 @@ mod tests {
         let ys: Vec<f64> = (0..33).map(f64::from).collect();
         let axes = Axes::new(&xs, &ys).unwrap();
         let mut hits = vec![0u32; 70 * 33];
-        for_each_tile(&axes, 1, &mut hits, |tile, band| {
+        for_each_tile(&axes, 1, &mut hits, &mut [], |tile, band, _| {
             for i in tile.rows.clone() {
                 for j in tile.cols.clone() {
                     band[tile.band_offset(i, j, 70)] += 1;
@@ -128,7 +147,10 @@ mod tests {
         let xs = [0.0, 1.0];
         let axes = Axes::new(&xs, &xs).unwrap();
         let mut out = vec![0.0; 3];
-        assert!(for_each_tile(&axes, 1, &mut out, |_, _| {}).is_err());
+        assert!(for_each_tile(&axes, 1, &mut out, &mut [], |_, _, _| {}).is_err());
+        let mut out = vec![0.0; 4];
+        let mut extra = vec![0.0; 3];
+        assert!(for_each_tile(&axes, 1, &mut out, &mut extra, |_, _, _| {}).is_err());
         assert!(Axes::new(&[f64::NAN], &xs).is_err());
     }
 }

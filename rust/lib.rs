@@ -6,8 +6,10 @@
 //! by the caller in Python, so a grid too large for memory raises `MemoryError` there instead of
 //! aborting here. A panic is caught at this boundary and reported as `RuntimeError`.
 
+pub mod conditional;
 pub mod density;
 pub mod error;
+pub mod evaluate;
 pub mod grid;
 pub mod mixture;
 pub mod pool;
@@ -16,11 +18,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use numpy::{
     PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadwriteArray1, PyReadwriteArray2,
-    PyUntypedArrayMethods,
+    PyReadwriteArray3, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+use crate::conditional::Regression;
 use crate::error::KernelError;
 use crate::grid::Axes;
 use crate::mixture::Mixture;
@@ -182,6 +185,106 @@ fn label_grid(
     run(py, || density::label_grid(&planar, &axes, out))
 }
 
+/// Builds the regressions of the remaining features on the given ones: μ_r (K, m),
+/// G (K, m, g), diag C (K, m); the given means are those of the marginal mixture.
+fn regression(
+    marginal: &Mixture,
+    marginal_means: &PyReadonlyArray2<'_, f64>,
+    means_rest: &PyReadonlyArray2<'_, f64>,
+    gain: &PyReadonlyArray3<'_, f64>,
+    cond_var: &PyReadonlyArray2<'_, f64>,
+) -> PyResult<Regression> {
+    let (k, g, m) = (
+        marginal.n_components(),
+        marginal.n_features(),
+        means_rest.shape()[1],
+    );
+    for (what, shape, expected) in [
+        ("means_rest", means_rest.shape(), vec![k, m]),
+        ("gain", gain.shape(), vec![k, m, g]),
+        ("cond_var", cond_var.shape(), vec![k, m]),
+    ] {
+        if shape != expected.as_slice() {
+            return Err(PyValueError::new_err(format!(
+                "{what} must have shape {expected:?}, got {shape:?}"
+            )));
+        }
+    }
+    Ok(Regression::new(
+        k,
+        g,
+        m,
+        contiguous("means", marginal_means)?.to_vec(),
+        contiguous("means_rest", means_rest)?.to_vec(),
+        contiguous("gain", gain)?.to_vec(),
+        contiguous("cond_var", cond_var)?.to_vec(),
+    )?)
+}
+
+/// E[rest | given = x] for every row of x (n, g) into mean (n, m), and the conditional
+/// standard deviations into std when it is given. The first three arrays are the canonical
+/// form of the marginal over the given features.
+#[pyfunction]
+#[pyo3(signature = (log_const, means, prec_chol, means_rest, gain, cond_var, x, mean, std=None))]
+#[allow(clippy::too_many_arguments)]
+fn conditional_mean(
+    py: Python<'_>,
+    log_const: PyReadonlyArray1<'_, f64>,
+    means: PyReadonlyArray2<'_, f64>,
+    prec_chol: PyReadonlyArray3<'_, f64>,
+    means_rest: PyReadonlyArray2<'_, f64>,
+    gain: PyReadonlyArray3<'_, f64>,
+    cond_var: PyReadonlyArray2<'_, f64>,
+    x: PyReadonlyArray2<'_, f64>,
+    mut mean: PyReadwriteArray2<'_, f64>,
+    std: Option<PyReadwriteArray2<'_, f64>>,
+) -> PyResult<()> {
+    let marginal = mixture(&log_const, &means, &prec_chol)?;
+    let reg = regression(&marginal, &means, &means_rest, &gain, &cond_var)?;
+    let x = points(&marginal, &x)?;
+    let mean = mean.as_slice_mut()?;
+    let mut std = std;
+    let std: &mut [f64] = match std.as_mut() {
+        Some(array) => array.as_slice_mut()?,
+        None => &mut [],
+    };
+    run(py, || {
+        conditional::conditional_mean_points(&marginal, &reg, x, mean, std)
+    })
+}
+
+/// The same at every pixel centre (xs, ys) of a grid: mean and std are (height, width, m).
+#[pyfunction]
+#[pyo3(signature = (log_const, means, prec_chol, means_rest, gain, cond_var, xs, ys, mean, std=None))]
+#[allow(clippy::too_many_arguments)]
+fn conditional_mean_grid(
+    py: Python<'_>,
+    log_const: PyReadonlyArray1<'_, f64>,
+    means: PyReadonlyArray2<'_, f64>,
+    prec_chol: PyReadonlyArray3<'_, f64>,
+    means_rest: PyReadonlyArray2<'_, f64>,
+    gain: PyReadonlyArray3<'_, f64>,
+    cond_var: PyReadonlyArray2<'_, f64>,
+    xs: PyReadonlyArray1<'_, f64>,
+    ys: PyReadonlyArray1<'_, f64>,
+    mut mean: PyReadwriteArray3<'_, f64>,
+    std: Option<PyReadwriteArray3<'_, f64>>,
+) -> PyResult<()> {
+    let marginal = mixture(&log_const, &means, &prec_chol)?;
+    let reg = regression(&marginal, &means, &means_rest, &gain, &cond_var)?;
+    let planar = marginal.planar()?;
+    let axes = Axes::new(contiguous("xs", &xs)?, contiguous("ys", &ys)?)?;
+    let mean = mean.as_slice_mut()?;
+    let mut std = std;
+    let std: &mut [f64] = match std.as_mut() {
+        Some(array) => array.as_slice_mut()?,
+        None => &mut [],
+    };
+    run(py, || {
+        conditional::conditional_mean_grid(&planar, &reg, &axes, mean, std)
+    })
+}
+
 /// Number of worker threads the kernels use (set with RAYON_NUM_THREADS before first use).
 #[pyfunction]
 fn num_threads() -> PyResult<usize> {
@@ -196,6 +299,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(predict, m)?)?;
     m.add_function(wrap_pyfunction!(log_density_grid, m)?)?;
     m.add_function(wrap_pyfunction!(label_grid, m)?)?;
+    m.add_function(wrap_pyfunction!(conditional_mean, m)?)?;
+    m.add_function(wrap_pyfunction!(conditional_mean_grid, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     Ok(())
 }

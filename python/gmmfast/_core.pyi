@@ -9,6 +9,8 @@ import numpy.typing as npt
 
 __all__ = [
     "__version__",
+    "conditional_mean",
+    "conditional_mean_grid",
     "label_grid",
     "log_density_grid",
     "num_threads",
@@ -55,5 +57,28 @@ def label_grid(
     xs: npt.NDArray[np.float64],
     ys: npt.NDArray[np.float64],
     out: npt.NDArray[np.int64],
+) -> None: ...
+def conditional_mean(
+    log_const: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    prec_chol: npt.NDArray[np.float64],
+    means_rest: npt.NDArray[np.float64],
+    gain: npt.NDArray[np.float64],
+    cond_var: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
+    mean: npt.NDArray[np.float64],
+    std: npt.NDArray[np.float64] | None = None,
+) -> None: ...
+def conditional_mean_grid(
+    log_const: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    prec_chol: npt.NDArray[np.float64],
+    means_rest: npt.NDArray[np.float64],
+    gain: npt.NDArray[np.float64],
+    cond_var: npt.NDArray[np.float64],
+    xs: npt.NDArray[np.float64],
+    ys: npt.NDArray[np.float64],
+    mean: npt.NDArray[np.float64],
+    std: npt.NDArray[np.float64] | None = None,
 ) -> None: ...
 def num_threads() -> int: ...

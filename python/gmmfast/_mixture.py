@@ -209,6 +209,42 @@ class Mixture:
             sub = cov
         return Mixture(self._weights, self._means[:, dims], sub, self._covariance_type)
 
+    def condition(self, given, values) -> Mixture:
+        """The conditional mixture over the remaining features given ``values`` of ``given``.
+
+        Parameters
+        ----------
+        given : sequence of int
+            Distinct feature indices, not all of them.
+        values : array-like of shape (len(given),)
+            Values of those features, in the order of ``given``.
+
+        Returns
+        -------
+        Mixture over the remaining features in their original order, of the same covariance
+        type: weights are the responsibilities of the marginal over ``given`` at ``values``,
+        means the components' linear regressions, covariances the Schur complements (for
+        'diag' and 'spherical' only the weights change). Far from every component the nearest
+        one gets weight 1.
+        """
+        from . import reference
+        from ._conditional import check_given, conditional_parts
+
+        given = check_given(given, self.n_features)
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (len(given),):
+            raise ValueError(
+                f"values must have shape ({len(given)},) for given={given}, got {values.shape}"
+            )
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"values must be finite, got {values}")
+        parts = conditional_parts(self, given)
+        log_prob = reference.weighted_log_prob(parts.marginal, values[np.newaxis])
+        weights = reference.responsibilities(log_prob)[0]
+        centred = values - parts.marginal.means
+        means = parts.means_rest + np.einsum("kmg,kg->km", parts.gain, centred)
+        return Mixture(weights, means, parts.cond_cov, self._covariance_type)
+
     def _canonical_form(self) -> Canonical:
         """The kernels' form of this mixture (computed once)."""
         if self._canonical is None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._canonical import Canonical
+from ._conditional import ConditionalParts, check_given, conditional_parts
 from ._density import _check_grid
 from ._grid import Grid
-from ._model import marginal_form, scoring_form
+from ._model import as_mixture, marginal_form, scoring_form
 from ._validation import check_points
 
 DEFAULT_CHUNK = 4096
@@ -129,3 +130,49 @@ def label_grid(model, grid: Grid, dims=(0, 1), chunk_size: int = DEFAULT_CHUNK):
     for rows, pts in _grid_rows(grid, chunk_size):
         out[rows] = _peak(weighted_log_prob(form, pts))[1].reshape(-1, grid.width)
     return out
+
+
+def conditional_moments(parts: ConditionalParts, X: np.ndarray) -> tuple:
+    """Conditional mean and standard deviation (each (n, m)) at the rows of X (n, g).
+
+    mean = Σ_k r_k m_k(x), var = Σ_k r_k (diag C_k + (m_k(x) − mean)²), with r the
+    responsibilities of the marginal over the given features and m_k(x) = μ_r,k + G_k (x − μ_g,k).
+    Memory: n × K × m.
+    """
+    resp = responsibilities(weighted_log_prob(parts.marginal, X))
+    centred = X[:, np.newaxis, :] - parts.marginal.means[np.newaxis]
+    comp_means = parts.means_rest[np.newaxis] + np.einsum("kmg,nkg->nkm", parts.gain, centred)
+    mean = np.einsum("nk,nkm->nm", resp, comp_means)
+    deviation = comp_means - mean[:, np.newaxis, :]
+    var = np.einsum("nk,nkm->nm", resp, parts.cond_var[np.newaxis] + deviation**2)
+    return mean, np.sqrt(var)
+
+
+def conditional_mean(model, X_given, given=(0, 1), return_std=False, chunk_size: int = 1024):
+    """Reference of :func:`gmmfast.conditional_mean`."""
+    mixture = as_mixture(model)
+    given = check_given(given, mixture.n_features)
+    X = check_points(X_given, len(given), name="X_given")
+    parts = conditional_parts(mixture, given)
+    mean = np.empty((X.shape[0], len(parts.rest)))
+    std = np.empty_like(mean)
+    for rows in _chunks(X.shape[0], chunk_size):
+        mean[rows], std[rows] = conditional_moments(parts, X[rows])
+    return (mean, std) if return_std else mean
+
+
+def conditional_mean_grid(
+    model, grid: Grid, given=(0, 1), return_std=False, chunk_size: int = 1024
+):
+    """Reference of :func:`gmmfast.conditional_mean_grid`."""
+    grid = _check_grid(grid)
+    mixture = as_mixture(model)
+    given = check_given(given, mixture.n_features, length=2)
+    parts = conditional_parts(mixture, given)
+    mean = np.empty((*grid.shape, len(parts.rest)))
+    std = np.empty_like(mean)
+    for rows, pts in _grid_rows(grid, chunk_size):
+        m, s = conditional_moments(parts, pts)
+        mean[rows] = m.reshape(-1, grid.width, len(parts.rest))
+        std[rows] = s.reshape(-1, grid.width, len(parts.rest))
+    return (mean, std) if return_std else mean

@@ -1,0 +1,178 @@
+"""Conditional mixtures and conditional means: E[rest | given] at points and on pixel grids.
+
+The conditional of a Gaussian mixture given features g at x_g is a mixture over the remaining
+features r (in their original order): component k keeps weight r_k ∝ w_k N(x_g; μ_g,k, Σ_gg,k)
+(the responsibilities of the marginal over g), mean μ_r,k + G_k (x_g − μ_g,k) with the regression
+gain G_k = Σ_rg,k Σ_gg,k⁻¹, and covariance Σ_rr,k − G_k Σ_gr,k (the Schur complement). For
+'diag' and 'spherical' components the remaining features are independent of the given ones:
+G_k = 0 and only the weights change.
+
+All functions use the plug-in mixture of the model (for a ``BayesianGaussianMixture``:
+``weights_``, ``means_``, ``covariances_``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _core
+from ._canonical import Canonical
+from ._density import _check_grid
+from ._grid import Grid
+from ._model import as_mixture
+from ._validation import check_dims, check_points, empty
+
+
+class ConditionalParts(NamedTuple):
+    """Everything the conditional of a mixture needs, per component.
+
+    ``marginal``: canonical form of the marginal over the given features; ``rest``: the
+    remaining feature indices; ``means_rest`` (K, m); ``gain`` (K, m, g); ``cond_cov``: the
+    conditional covariances in the layout of the mixture's covariance type; ``cond_var``
+    (K, m): their diagonals.
+    """
+
+    given: tuple
+    rest: tuple
+    marginal: Canonical
+    means_rest: np.ndarray
+    gain: np.ndarray
+    cond_cov: np.ndarray
+    cond_var: np.ndarray
+
+
+def check_given(given, n_features: int, length: int | None = None) -> tuple:
+    """``given`` as distinct feature indices that leave at least one feature to predict."""
+    given = check_dims(given, n_features, length=length, name="given")
+    if len(given) == n_features:
+        raise ValueError(
+            f"given must leave at least one of the {n_features} features to predict, got {given}"
+        )
+    return given
+
+
+def conditional_parts(mixture, given: tuple) -> ConditionalParts:
+    """Precompute the per-component regressions of the remaining features on ``given``
+    (validated indices, a strict subset)."""
+    d, k = mixture.n_features, mixture.n_components
+    g = list(given)
+    r = [i for i in range(d) if i not in given]
+    covs, cov_type = mixture.covariances, mixture.covariance_type
+    means_rest = np.ascontiguousarray(mixture.means[:, r])
+    if cov_type in ("full", "tied"):
+        stack = covs if cov_type == "full" else covs[np.newaxis]
+        s_gg = stack[:, g][:, :, g]
+        s_gr = stack[:, g][:, :, r]
+        s_rr = stack[:, r][:, :, r]
+        # G = Σ_rg Σ_gg⁻¹  ⇔  Σ_gg Gᵀ = Σ_gr (Σ_gg symmetric positive definite).
+        gain = np.linalg.solve(s_gg, s_gr).transpose(0, 2, 1)
+        cond = s_rr - gain @ s_gr
+        cond = 0.5 * (cond + cond.transpose(0, 2, 1))
+        # Rounding may leave a tiny negative variance where the given features determine a
+        # remaining one almost exactly.
+        cond_var = np.maximum(np.diagonal(cond, axis1=1, axis2=2), 0.0)
+        if cov_type == "tied":
+            gain = np.broadcast_to(gain, (k, len(r), len(g)))
+            cond_var = np.broadcast_to(cond_var, (k, len(r)))
+            cond = cond[0]
+    else:
+        gain = np.zeros((k, len(r), len(g)))
+        if cov_type == "diag":
+            cond = covs[:, r]
+            cond_var = cond
+        else:
+            cond = covs
+            cond_var = np.repeat(covs[:, np.newaxis], len(r), axis=1)
+    return ConditionalParts(
+        tuple(given),
+        tuple(r),
+        mixture.marginal(g)._canonical_form(),
+        means_rest,
+        np.ascontiguousarray(gain, dtype=np.float64),
+        np.ascontiguousarray(cond, dtype=np.float64),
+        np.ascontiguousarray(cond_var, dtype=np.float64),
+    )
+
+
+def _outputs(shape: tuple, return_std: bool):
+    mean = empty(shape)
+    std = empty(shape) if return_std else None
+    return mean, std
+
+
+def _result(mean, std, return_std: bool):
+    return (mean, std) if return_std else mean
+
+
+def _check_return_std(return_std) -> bool:
+    if not isinstance(return_std, (bool, np.bool_)):
+        raise TypeError(f"return_std must be True or False, got {return_std!r}")
+    return bool(return_std)
+
+
+def conditional_mean(model, X_given, given=(0, 1), return_std=False):
+    """E[rest | given features = X_given] at every row of ``X_given`` (Gaussian mixture
+    regression).
+
+    Parameters
+    ----------
+    model : GaussianMixture, BayesianGaussianMixture or Mixture (fitted)
+    X_given : array-like of shape (n_samples, len(given))
+        Values of the given features, in the order of ``given``.
+    given : sequence of int, default=(0, 1)
+        Indices of the given features: distinct, in range, not all of them.
+    return_std : bool, default=False
+        Also return the conditional standard deviation of each remaining feature, from the
+        law of total variance: diag(Σ_k r_k (C_k + m_k m_kᵀ) − m mᵀ), square-rooted.
+
+    Returns
+    -------
+    mean : ndarray of shape (n_samples, n_features − len(given))
+        In the units of the data, remaining features in their original order.
+    std : ndarray of the same shape, if ``return_std``.
+
+    Far from every component the nearest one (in Mahalanobis terms, with its weight) decides:
+    the result is its regression, never NaN.
+    """
+    mixture = as_mixture(model)
+    given = check_given(given, mixture.n_features)
+    return_std = _check_return_std(return_std)
+    X = check_points(X_given, len(given), name="X_given")
+    parts = conditional_parts(mixture, given)
+    mean, std = _outputs((X.shape[0], len(parts.rest)), return_std)
+    _core.conditional_mean(
+        *parts.marginal, parts.means_rest, parts.gain, parts.cond_var, X, mean, std
+    )
+    return _result(mean, std, return_std)
+
+
+def conditional_mean_grid(model, grid: Grid, given=(0, 1), return_std=False):
+    """E[rest | given] at every pixel of ``grid``, the pixel's x and y being the values of the
+    features ``given[0]`` and ``given[1]``.
+
+    For a colour model over (x, y, r, g, b) this renders the conditional-mean picture:
+    ``conditional_mean_grid(model, Grid(640, 427))`` is (427, 640, 3). Values are in the units
+    of the data (0–255 for colours) and not clipped.
+
+    Returns ``mean`` of shape (grid.height, grid.width, n_features − 2), and ``std`` of the
+    same shape if ``return_std``. Memory: the outputs plus O(K) per thread.
+    """
+    grid = _check_grid(grid)
+    mixture = as_mixture(model)
+    given = check_given(given, mixture.n_features, length=2)
+    return_std = _check_return_std(return_std)
+    parts = conditional_parts(mixture, given)
+    mean, std = _outputs((*grid.shape, len(parts.rest)), return_std)
+    _core.conditional_mean_grid(
+        *parts.marginal,
+        parts.means_rest,
+        parts.gain,
+        parts.cond_var,
+        grid.xs,
+        grid.ys,
+        mean,
+        std,
+    )
+    return _result(mean, std, return_std)

@@ -1,0 +1,377 @@
+//! Conditional-mean and conditional-variance kernels: E[rest | given] of a Gaussian mixture.
+//!
+//! The conditional of a mixture given features g at x_g is again a mixture over the remaining
+//! m features: component k keeps its place with weight r_k(x_g) ∝ w_k N(x_g; μ_g,k, Σ_gg,k)
+//! (the responsibilities of the marginal over g), mean m_k(x_g) = μ_r,k + G_k (x_g − μ_g,k)
+//! with the regression gain G_k = Σ_rg,k Σ_gg,k⁻¹, and covariance C_k = Σ_rr,k − G_k Σ_gr,k.
+//! Python precomputes G_k and diag(C_k); the marginal over g comes as an ordinary canonical
+//! [`Mixture`] (or [`Planar`] for a pixel grid), whose log-densities the drivers evaluate.
+//!
+//! Per point, with w_k = exp(l_k − max_j l_j) and W = Σ_k w_k:
+//!
+//! ```text
+//! mean = Σ_k w_k m_k / W
+//! var  = Σ_k w_k (diag C_k + (m_k − mean)²) / W        (law of total variance)
+//! ```
+//!
+//! The variance is summed around the mean (two passes over the contributing components)
+//! rather than as E[x²] − E[x]², which cancels for colours far from zero. Components with
+//! l_k − max < −37 − ln K are skipped: together they weigh less than 2⁻⁵³ of W, so they move the
+//! mean by less than one rounding unit of the spread of the component means. Where every
+//! weight underflows (a pixel far from all components) the nearest component, in Mahalanobis
+//! terms with its weight, still has w = 1: the result is its regression, never NaN.
+
+use crate::density::{peak, NEGLIGIBLE};
+use crate::error::{check_len, KernelError};
+use crate::evaluate::{for_each_pixel, for_each_point};
+use crate::grid::Axes;
+use crate::mixture::{Mixture, Planar};
+
+/// Each component's linear regression of the remaining features on the given ones.
+#[derive(Debug, Clone)]
+pub struct Regression {
+    n_components: usize,
+    n_given: usize,
+    n_rest: usize,
+    /// μ_g,k, shape (K, g).
+    means_given: Vec<f64>,
+    /// μ_r,k, shape (K, m).
+    means_rest: Vec<f64>,
+    /// G_k, shape (K, m, g).
+    gain: Vec<f64>,
+    /// diag C_k, shape (K, m), ≥ 0.
+    cond_var: Vec<f64>,
+}
+
+impl Regression {
+    /// Checks shapes and values: everything finite, conditional variances non-negative.
+    pub fn new(
+        n_components: usize,
+        n_given: usize,
+        n_rest: usize,
+        means_given: Vec<f64>,
+        means_rest: Vec<f64>,
+        gain: Vec<f64>,
+        cond_var: Vec<f64>,
+    ) -> Result<Self, KernelError> {
+        if n_components == 0 || n_given == 0 || n_rest == 0 {
+            return Err(KernelError::Shape(format!(
+                "a conditional needs components, given and remaining features, got \
+                 {n_components}, {n_given} and {n_rest}"
+            )));
+        }
+        let (k, g, m) = (n_components, n_given, n_rest);
+        check_len("means_given", means_given.len(), k * g)?;
+        check_len("means_rest", means_rest.len(), k * m)?;
+        check_len("gain", gain.len(), k * m * g)?;
+        check_len("cond_var", cond_var.len(), k * m)?;
+        let finite = means_given
+            .iter()
+            .chain(&means_rest)
+            .chain(&gain)
+            .chain(&cond_var)
+            .all(|v| v.is_finite());
+        if !finite {
+            return Err(KernelError::Value(
+                "regression parameters must be finite".into(),
+            ));
+        }
+        if cond_var.iter().any(|&v| v < 0.0) {
+            return Err(KernelError::Value(
+                "conditional variances must be non-negative".into(),
+            ));
+        }
+        Ok(Self {
+            n_components,
+            n_given,
+            n_rest,
+            means_given,
+            means_rest,
+            gain,
+            cond_var,
+        })
+    }
+
+    pub fn n_rest(&self) -> usize {
+        self.n_rest
+    }
+
+    /// m_k(x) = μ_r,k + G_k (x − μ_g,k) into `out` (len m).
+    #[inline]
+    fn component_mean(&self, k: usize, x: &[f64], out: &mut [f64]) {
+        let (g, m) = (self.n_given, self.n_rest);
+        let mu_g = &self.means_given[k * g..(k + 1) * g];
+        let gain = &self.gain[k * m * g..(k + 1) * m * g];
+        out.copy_from_slice(&self.means_rest[k * m..(k + 1) * m]);
+        for (o, row) in out.iter_mut().zip(gain.chunks_exact(g)) {
+            for ((gi, xi), mi) in row.iter().zip(x).zip(mu_g) {
+                *o += gi * (xi - mi);
+            }
+        }
+    }
+
+    fn check_marginal(&self, n_components: usize, n_features: usize) -> Result<(), KernelError> {
+        if n_components != self.n_components || n_features != self.n_given {
+            return Err(KernelError::Shape(format!(
+                "the marginal mixture has {n_components} components over {n_features} \
+                 features, the regression {} over {}",
+                self.n_components, self.n_given
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Per-thread scratch space of the reduction.
+struct Scratch {
+    /// (w_k, m_k) of the components that contribute, m_k flattened.
+    weights: Vec<f64>,
+    means: Vec<f64>,
+    component: Vec<usize>,
+    buffer: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(m: usize) -> Self {
+        Self {
+            weights: Vec::new(),
+            means: Vec::new(),
+            component: Vec::new(),
+            buffer: vec![0.0; m],
+        }
+    }
+}
+
+/// The conditional mean (and, if `std` is not empty, standard deviation) at one point.
+///
+/// `l[i]` is the log-density of component `index(i)` of the marginal at `x` (the given
+/// features); `mean` and `std` have `reg.n_rest()` values.
+fn moments(
+    reg: &Regression,
+    l: &[f64],
+    index: impl Fn(usize) -> usize,
+    x: &[f64],
+    scratch: &mut Scratch,
+    mean: &mut [f64],
+    std: &mut [f64],
+) {
+    let m = reg.n_rest;
+    let pk = peak(l);
+    let cutoff = NEGLIGIBLE - (l.len() as f64).ln();
+    scratch.weights.clear();
+    scratch.means.clear();
+    scratch.component.clear();
+    mean.fill(0.0);
+    let mut total = 0.0;
+    for (i, &v) in l.iter().enumerate() {
+        // The peak always contributes with weight 1, even when it is −∞ (every l is −∞).
+        let w = if i == pk.argmax {
+            1.0
+        } else {
+            let t = v - pk.max;
+            if t > cutoff {
+                t.exp()
+            } else {
+                continue;
+            }
+        };
+        let k = index(i);
+        reg.component_mean(k, x, &mut scratch.buffer);
+        for (acc, mk) in mean.iter_mut().zip(&scratch.buffer) {
+            *acc += w * mk;
+        }
+        total += w;
+        if !std.is_empty() {
+            scratch.weights.push(w);
+            scratch.component.push(k);
+            scratch.means.extend_from_slice(&scratch.buffer);
+        }
+    }
+    for v in mean.iter_mut() {
+        *v /= total;
+    }
+    if std.is_empty() {
+        return;
+    }
+    std.fill(0.0);
+    for ((w, &k), mk) in scratch
+        .weights
+        .iter()
+        .zip(&scratch.component)
+        .zip(scratch.means.chunks_exact(m))
+    {
+        let var_k = &reg.cond_var[k * m..(k + 1) * m];
+        for (((s, vk), mkj), mj) in std.iter_mut().zip(var_k).zip(mk).zip(mean.iter()) {
+            let dev = mkj - mj;
+            *s += w * (vk + dev * dev);
+        }
+    }
+    for s in std.iter_mut() {
+        *s = (*s / total).sqrt();
+    }
+}
+
+/// E[rest | given = x] for every row of `x` (n × g) into `mean` (n × m), and the conditional
+/// standard deviations into `std` (n × m) unless `std` is empty.
+pub fn conditional_mean_points(
+    marginal: &Mixture,
+    reg: &Regression,
+    x: &[f64],
+    mean: &mut [f64],
+    std: &mut [f64],
+) -> Result<(), KernelError> {
+    reg.check_marginal(marginal.n_components(), marginal.n_features())?;
+    let m = reg.n_rest;
+    let init = || Scratch::new(m);
+    for_each_point(
+        marginal,
+        x,
+        m,
+        mean,
+        std,
+        init,
+        |scratch, l, point, mean, std| {
+            moments(reg, l, |i| i, point, scratch, mean, std);
+        },
+    )
+}
+
+/// The same at every pixel centre of a grid, the pixel's (x, y) being the two given features:
+/// `mean` and `std` have shape (height, width, m); `std` may be empty.
+pub fn conditional_mean_grid(
+    marginal: &Planar,
+    reg: &Regression,
+    axes: &Axes,
+    mean: &mut [f64],
+    std: &mut [f64],
+) -> Result<(), KernelError> {
+    reg.check_marginal(marginal.len(), 2)?;
+    let m = reg.n_rest;
+    let init = || Scratch::new(m);
+    for_each_pixel(
+        marginal,
+        axes,
+        m,
+        mean,
+        std,
+        init,
+        |scratch, l, cands, xy, mean, std| {
+            moments(reg, l, |i| cands.index[i], &xy, scratch, mean, std);
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One 2-D Gaussian with unit variances and correlation ρ: E[x₁ | x₀] = ρ x₀,
+    /// Var[x₁ | x₀] = 1 − ρ².
+    #[test]
+    fn one_component_is_linear_regression() {
+        let rho: f64 = 0.6;
+        // Marginal of x₀: N(0, 1), U = 1.
+        let marginal = Mixture::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
+        let reg = Regression::new(
+            1,
+            1,
+            1,
+            vec![0.0],
+            vec![0.0],
+            vec![rho],
+            vec![1.0 - rho * rho],
+        )
+        .unwrap();
+        let x = [-2.0, 0.5, 1e6];
+        let mut mean = [0.0; 3];
+        let mut std = [0.0; 3];
+        conditional_mean_points(&marginal, &reg, &x, &mut mean, &mut std).unwrap();
+        for (xi, mi) in x.iter().zip(mean) {
+            assert!((mi - rho * xi).abs() <= 1e-15 * xi.abs());
+        }
+        for s in std {
+            assert!((s - 0.8).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn far_from_everything_the_nearest_component_decides() {
+        // Two components of the given feature at 0 and 10, constant regressions 1 and 2.
+        let marginal = Mixture::new(2, 1, vec![0.0, 0.0], vec![0.0, 10.0], vec![1.0, 1.0]).unwrap();
+        let reg = Regression::new(
+            2,
+            1,
+            1,
+            vec![0.0, 10.0],
+            vec![1.0, 2.0],
+            vec![0.0, 0.0],
+            vec![0.5, 0.25],
+        )
+        .unwrap();
+        let x = [-1e8, 1e8, 5.0];
+        let mut mean = [0.0; 3];
+        let mut std = [0.0; 3];
+        conditional_mean_points(&marginal, &reg, &x, &mut mean, &mut std).unwrap();
+        assert_eq!(mean[..2], [1.0, 2.0]);
+        assert_eq!(std[..2], [0.5f64.sqrt(), 0.5]);
+        // Half way, equal weights: mean 1.5, variance (0.5 + 0.25)/2 + 0.25.
+        assert!((mean[2] - 1.5).abs() < 1e-15);
+        assert!((std[2] - (0.375f64 + 0.25).sqrt()).abs() < 1e-15);
+    }
+
+    #[test]
+    fn grid_equals_points_and_std_is_optional() {
+        let marginal = Mixture::new(
+            2,
+            2,
+            vec![-1.0, -2.0],
+            vec![0.0, 0.0, 3.0, 1.0],
+            vec![1.0, 0.3, 0.0, 0.7, 0.5, 0.0, 0.0, 2.0],
+        )
+        .unwrap();
+        let reg = Regression::new(
+            2,
+            2,
+            3,
+            vec![0.0, 0.0, 3.0, 1.0],
+            vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
+            (0..12).map(|i| i as f64 * 0.1 - 0.5).collect(),
+            vec![1.0, 2.0, 3.0, 0.5, 0.5, 0.5],
+        )
+        .unwrap();
+        let xs: Vec<f64> = (0..40).map(|j| -5.0 + 0.3 * j as f64).collect();
+        let ys: Vec<f64> = (0..35).map(|i| 6.0 - 0.4 * i as f64).collect();
+        let axes = Axes::new(&xs, &ys).unwrap();
+        let (mut grid_mean, mut grid_std) = (vec![0.0; 40 * 35 * 3], vec![0.0; 40 * 35 * 3]);
+        conditional_mean_grid(
+            &marginal.planar().unwrap(),
+            &reg,
+            &axes,
+            &mut grid_mean,
+            &mut grid_std,
+        )
+        .unwrap();
+        let points: Vec<f64> = ys
+            .iter()
+            .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))
+            .collect();
+        let (mut mean, mut std) = (vec![0.0; 40 * 35 * 3], vec![0.0; 40 * 35 * 3]);
+        conditional_mean_points(&marginal, &reg, &points, &mut mean, &mut std).unwrap();
+        assert_eq!(grid_mean, mean);
+        assert_eq!(grid_std, std);
+        let mut mean_only = vec![0.0; 40 * 35 * 3];
+        conditional_mean_points(&marginal, &reg, &points, &mut mean_only, &mut []).unwrap();
+        assert_eq!(mean_only, mean);
+    }
+
+    #[test]
+    fn rejects_mismatched_parts() {
+        assert!(Regression::new(1, 1, 1, vec![0.0], vec![0.0], vec![0.0], vec![-1.0]).is_err());
+        assert!(Regression::new(1, 1, 1, vec![0.0], vec![0.0], vec![0.0, 1.0], vec![1.0]).is_err());
+        let reg =
+            Regression::new(1, 2, 1, vec![0.0; 2], vec![0.0], vec![0.0; 2], vec![1.0]).unwrap();
+        let marginal = Mixture::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
+        let mut out = [0.0];
+        assert!(conditional_mean_points(&marginal, &reg, &[0.0], &mut out, &mut []).is_err());
+    }
+}
