@@ -11,7 +11,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-import scipy.linalg
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -51,20 +50,17 @@ class Canonical(NamedTuple):
 
 
 def precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
-    """Compact precision Cholesky factors, exactly as scikit-learn's
-    ``_compute_precision_cholesky`` computes them (Cholesky, then a triangular solve).
+    """Compact precision Cholesky factors in scikit-learn's ``precisions_cholesky_`` layout:
+    U = L⁻ᵀ with L L ᵀ = Σ (lower Cholesky), so that U Uᵀ = Σ⁻¹.
 
-    Raises ``numpy.linalg.LinAlgError`` (via SciPy) when a matrix is not positive definite.
+    Batched over components (scikit-learn loops over them with a triangular solve; the
+    factors agree to rounding). Raises ``numpy.linalg.LinAlgError`` when a matrix is not
+    positive definite.
     """
     if covariance_type in ("full", "tied"):
-        stack = covariances if covariance_type == "full" else covariances[np.newaxis]
-        d = stack.shape[-1]
-        eye = np.eye(d)
-        factors = np.empty_like(stack)
-        for k, cov in enumerate(stack):
-            chol = scipy.linalg.cholesky(cov, lower=True)
-            factors[k] = scipy.linalg.solve_triangular(chol, eye, lower=True).T
-        return factors if covariance_type == "full" else factors[0]
+        chol = np.linalg.cholesky(covariances)
+        eye = np.broadcast_to(np.eye(chol.shape[-1]), chol.shape)
+        return np.linalg.solve(chol, eye).swapaxes(-1, -2)
     return 1.0 / np.sqrt(covariances)
 
 

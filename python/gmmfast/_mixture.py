@@ -106,16 +106,17 @@ class Mixture:
                 f"{n_components} components of {d} features must have shape {expected}, "
                 f"got {covariances.shape}"
             )
-        _check_positive_definite(covariances, covariance_type)
+        _check_covariances(covariances, covariance_type)
+        try:
+            prec_chol = precision_cholesky(covariances, covariance_type)
+        except np.linalg.LinAlgError:
+            _raise_not_positive_definite(covariances, covariance_type)
 
         self._weights = _frozen(weights)
         self._means = _frozen(means)
         self._covariances = _frozen(covariances)
         self._covariance_type = covariance_type
-        try:
-            self._prec_chol = _frozen(precision_cholesky(self._covariances, covariance_type))
-        except np.linalg.LinAlgError as exc:  # pragma: no cover - caught by the check above
-            raise ValueError(f"covariances are not positive definite: {exc}") from exc
+        self._prec_chol = _frozen(prec_chol)
         self._canonical = None
         self._metadata = MappingProxyType(dict(metadata or {}))
 
@@ -292,7 +293,9 @@ def _unpickle(weights, means, covariances, covariance_type, metadata, prec_chol)
     return mixture._with_precisions_cholesky(prec_chol)
 
 
-def _check_positive_definite(covariances: np.ndarray, covariance_type: str) -> None:
+def _check_covariances(covariances: np.ndarray, covariance_type: str) -> None:
+    """Variances positive; matrices symmetric (positive definiteness is checked by the
+    Cholesky factorisation that follows)."""
     if covariance_type in ("diag", "spherical"):
         if np.any(covariances <= 0):
             where = np.argwhere(covariances <= 0)[0]
@@ -311,12 +314,11 @@ def _check_positive_definite(covariances: np.ndarray, covariance_type: str) -> N
             f"{where} must be symmetric, got a relative asymmetry of "
             f"{asymmetry[bad[0]] / scale[bad[0]]:.3g}"
         )
-    try:
-        np.linalg.cholesky(stack)
-        return
-    except np.linalg.LinAlgError:
-        pass
-    # Some factorisation failed: find the first culprit for the message.
+
+
+def _raise_not_positive_definite(covariances: np.ndarray, covariance_type: str):
+    """Raise a ``ValueError`` naming the first matrix whose Cholesky factorisation fails."""
+    stack = covariances if covariance_type == "full" else covariances[np.newaxis]
     for k, cov in enumerate(stack):
         try:
             np.linalg.cholesky(cov)
@@ -326,3 +328,4 @@ def _check_positive_definite(covariances: np.ndarray, covariance_type: str) -> N
                 f"{where} must be positive definite, but its Cholesky factorisation failed "
                 f"(smallest eigenvalue {np.linalg.eigvalsh(cov).min():.3g})"
             ) from None
+    raise ValueError("covariances must be positive definite")  # pragma: no cover
