@@ -21,10 +21,12 @@
 //! weight underflows (a pixel far from all components) the nearest component, in Mahalanobis
 //! terms with its weight, still has w = 1: the result is its regression, never NaN.
 
+use crate::cull::Culling;
 use crate::density::{peak, NEGLIGIBLE};
 use crate::error::{check_len, KernelError};
-use crate::evaluate::{for_each_pixel, for_each_point};
-use crate::grid::Axes;
+use crate::evaluate::{for_each_pixel, for_each_point, Store};
+use crate::fastmath::weights_into;
+use crate::grid::{Axes, Window};
 use crate::mixture::{Mixture, Planar};
 
 /// Each component's linear regression of the remaining features on the given ones.
@@ -102,11 +104,14 @@ impl Regression {
         let (g, m) = (self.n_given, self.n_rest);
         let mu_g = &self.means_given[k * g..(k + 1) * g];
         let gain = &self.gain[k * m * g..(k + 1) * m * g];
-        out.copy_from_slice(&self.means_rest[k * m..(k + 1) * m]);
-        for (o, row) in out.iter_mut().zip(gain.chunks_exact(g)) {
+        let mu_r = &self.means_rest[k * m..(k + 1) * m];
+        // Plain loops: m and g are a handful, and slice copies would call memcpy.
+        for (j, (o, row)) in out.iter_mut().zip(gain.chunks_exact(g)).enumerate() {
+            let mut acc = mu_r[j];
             for ((gi, xi), mi) in row.iter().zip(x).zip(mu_g) {
-                *o += gi * (xi - mi);
+                acc += gi * (xi - mi);
             }
+            *o = acc;
         }
     }
 
@@ -122,143 +127,204 @@ impl Regression {
     }
 }
 
-/// Per-thread scratch space of the reduction.
+/// Per-work-item scratch space of the reduction, and its results.
 struct Scratch {
-    /// (w_k, m_k) of the components that contribute, m_k flattened.
+    /// Every candidate's weight relative to the largest (0 when skipped).
+    w: Vec<f64>,
+    /// w_k, k and m_k of the components that contribute, m_k flattened.
     weights: Vec<f64>,
-    means: Vec<f64>,
     component: Vec<usize>,
+    means: Vec<f64>,
     buffer: Vec<f64>,
+    /// The point's conditional mean and standard deviation.
+    mean: Vec<f64>,
+    std: Vec<f64>,
 }
 
 impl Scratch {
     fn new(m: usize) -> Self {
         Self {
+            w: Vec::new(),
             weights: Vec::new(),
-            means: Vec::new(),
             component: Vec::new(),
+            means: Vec::new(),
             buffer: vec![0.0; m],
+            mean: vec![0.0; m],
+            std: vec![0.0; m],
+        }
+    }
+
+    /// Stores the results into the output slots (`std_out` empty when not wanted).
+    #[inline]
+    fn store<T: Store>(&self, mean_out: &mut [T], std_out: &mut [T]) {
+        for (o, &v) in mean_out.iter_mut().zip(&self.mean) {
+            *o = T::store(v);
+        }
+        for (o, &v) in std_out.iter_mut().zip(&self.std) {
+            *o = T::store(v);
         }
     }
 }
 
-/// The conditional mean (and, if `std` is not empty, standard deviation) at one point.
+/// The culling that [`conditional_mean_grid`] applies to a mixture of `n_components`.
+pub fn grid_culling(n_components: usize, rtol: f64) -> Culling {
+    Culling {
+        threshold: exact_cutoff(n_components),
+        rtol: rtol / 2.0,
+    }
+}
+
+/// The exact-mode cut-off for a mixture of `n_components`: terms below it weigh together less
+/// than 2⁻⁵³ of the largest. It depends on the whole mixture, not on a tile's candidates, so
+/// that culling with it changes no bit of the result.
+fn exact_cutoff(n_components: usize) -> f64 {
+    NEGLIGIBLE - (n_components as f64).ln()
+}
+
+/// The conditional mean (and, if `with_std`, standard deviation) at one point, into
+/// `scratch.mean` and `scratch.std`. Inlined into the drivers' vectorised pixel loops.
 ///
 /// `l[i]` is the log-density of component `index(i)` of the marginal at `x` (the given
-/// features); `mean` and `std` have `reg.n_rest()` values.
+/// features). Components more than `-cutoff` nats below the largest are skipped.
+#[inline(always)]
 fn moments(
     reg: &Regression,
     l: &[f64],
     index: impl Fn(usize) -> usize,
     x: &[f64],
+    cutoff: f64,
+    with_std: bool,
     scratch: &mut Scratch,
-    mean: &mut [f64],
-    std: &mut [f64],
 ) {
     let m = reg.n_rest;
     let pk = peak(l);
-    let cutoff = NEGLIGIBLE - (l.len() as f64).ln();
     scratch.weights.clear();
     scratch.means.clear();
     scratch.component.clear();
-    mean.fill(0.0);
+    scratch.mean.fill(0.0);
+    // All the weights at once (vectorised), then the sums over those that count, in
+    // component order. The peak weighs exactly 1, even when every l is −∞.
+    scratch.w.resize(l.len(), 0.0);
+    weights_into(l, pk.max, cutoff, &mut scratch.w);
+    scratch.w[pk.argmax] = 1.0;
     let mut total = 0.0;
-    for (i, &v) in l.iter().enumerate() {
-        // The peak always contributes with weight 1, even when it is −∞ (every l is −∞).
-        let w = if i == pk.argmax {
-            1.0
-        } else {
-            let t = v - pk.max;
-            if t > cutoff {
-                t.exp()
-            } else {
-                continue;
-            }
-        };
+    for (i, &w) in scratch.w.iter().enumerate() {
+        if w == 0.0 {
+            continue;
+        }
         let k = index(i);
         reg.component_mean(k, x, &mut scratch.buffer);
-        for (acc, mk) in mean.iter_mut().zip(&scratch.buffer) {
+        for (acc, mk) in scratch.mean.iter_mut().zip(&scratch.buffer) {
             *acc += w * mk;
         }
         total += w;
-        if !std.is_empty() {
+        if with_std {
             scratch.weights.push(w);
             scratch.component.push(k);
-            scratch.means.extend_from_slice(&scratch.buffer);
+            for &v in &scratch.buffer {
+                scratch.means.push(v);
+            }
         }
     }
-    for v in mean.iter_mut() {
+    for v in scratch.mean.iter_mut() {
         *v /= total;
     }
-    if std.is_empty() {
+    if !with_std {
         return;
     }
-    std.fill(0.0);
-    for ((w, &k), mk) in scratch
+    scratch.std.fill(0.0);
+    let contributors = scratch
         .weights
         .iter()
         .zip(&scratch.component)
-        .zip(scratch.means.chunks_exact(m))
-    {
+        .zip(scratch.means.chunks_exact(m));
+    for ((w, &k), mk) in contributors {
         let var_k = &reg.cond_var[k * m..(k + 1) * m];
-        for (((s, vk), mkj), mj) in std.iter_mut().zip(var_k).zip(mk).zip(mean.iter()) {
+        let terms = scratch.std.iter_mut().zip(var_k).zip(mk).zip(&scratch.mean);
+        for (((s, vk), mkj), mj) in terms {
             let dev = mkj - mj;
             *s += w * (vk + dev * dev);
         }
     }
-    for s in std.iter_mut() {
+    for s in scratch.std.iter_mut() {
         *s = (*s / total).sqrt();
     }
 }
 
 /// E[rest | given = x] for every row of `x` (n × g) into `mean` (n × m), and the conditional
 /// standard deviations into `std` (n × m) unless `std` is empty.
+///
+/// `rtol` = 0 is exact (terms that together weigh less than 2⁻⁵³ of the total are skipped).
+/// With `rtol` > 0, terms below rtol/K of the largest are skipped as well: they weigh at most
+/// rtol of the total together, so the mean moves by at most rtol times the distance from the
+/// skipped components' regressions to the result.
 pub fn conditional_mean_points(
     marginal: &Mixture,
     reg: &Regression,
     x: &[f64],
+    rtol: f64,
     mean: &mut [f64],
     std: &mut [f64],
 ) -> Result<(), KernelError> {
     reg.check_marginal(marginal.n_components(), marginal.n_features())?;
     let m = reg.n_rest;
+    let exact = exact_cutoff(reg.n_components);
+    let cutoff = if rtol > 0.0 {
+        exact.max(rtol.ln() - (reg.n_components as f64).ln())
+    } else {
+        exact
+    };
+    let with_std = !std.is_empty();
     let init = || Scratch::new(m);
-    for_each_point(
-        marginal,
-        x,
-        m,
-        mean,
-        std,
-        init,
-        |scratch, l, point, mean, std| {
-            moments(reg, l, |i| i, point, scratch, mean, std);
-        },
-    )
+    let reduce =
+        |scratch: &mut Scratch, l: &[f64], x: &[f64], mean: &mut [f64], std: &mut [f64]| {
+            moments(reg, l, |i| i, x, cutoff, with_std, scratch);
+            scratch.store(mean, std);
+        };
+    for_each_point(marginal, x, m, mean, std, init, reduce)
 }
 
-/// The same at every pixel centre of a grid, the pixel's (x, y) being the two given features:
-/// `mean` and `std` have shape (height, width, m); `std` may be empty.
-pub fn conditional_mean_grid(
+/// The same at every pixel centre of `window`, the pixel's (x, y) being the two given
+/// features: `mean` and `std` have shape (window height, width, m); `std` may be empty.
+///
+/// `rtol` = 0 is exact and culls only what the reduction skips anyway (bitwise the result of
+/// evaluating every component). With `rtol` > 0, tile culling drops components whose weights
+/// at every pixel of their sub-tile provably sum to at most rtol/2 of the largest (see
+/// [`crate::cull`]), and each pixel skips candidates below (rtol/2)/n of its largest weight;
+/// together at most rtol of the total weight is dropped, so the mean moves by at most
+/// rtol/(1 − rtol) times the distance from the dropped components' regressions to the result.
+pub fn conditional_mean_grid<T: Store>(
     marginal: &Planar,
     reg: &Regression,
     axes: &Axes,
-    mean: &mut [f64],
-    std: &mut [f64],
+    window: &Window,
+    rtol: f64,
+    mean: &mut [T],
+    std: &mut [T],
 ) -> Result<(), KernelError> {
     reg.check_marginal(marginal.len(), 2)?;
     let m = reg.n_rest;
+    let exact = exact_cutoff(reg.n_components);
+    // The budget is split: half for culling blocks of pixels, half for skipping, at each
+    // pixel, terms below (rtol/2)/n of the largest among its n candidates.
+    let culling = grid_culling(reg.n_components, rtol);
+    let with_std = !std.is_empty();
     let init = || Scratch::new(m);
-    for_each_pixel(
-        marginal,
-        axes,
-        m,
-        mean,
-        std,
-        init,
-        |scratch, l, cands, xy, mean, std| {
-            moments(reg, l, |i| cands.index[i], &xy, scratch, mean, std);
-        },
-    )
+    let reduce = |scratch: &mut Scratch,
+                  l: &[f64],
+                  cands: &Planar,
+                  xy: [f64; 2],
+                  mean: &mut [T],
+                  std: &mut [T]| {
+        let cutoff = if rtol > 0.0 {
+            exact.max((rtol / 2.0).ln() - (l.len() as f64).ln())
+        } else {
+            exact
+        };
+        moments(reg, l, |i| cands.index[i], &xy, cutoff, with_std, scratch);
+        scratch.store(mean, std);
+    };
+    for_each_pixel(marginal, axes, window, &culling, m, mean, std, init, reduce)
 }
 
 #[cfg(test)]
@@ -285,7 +351,7 @@ mod tests {
         let x = [-2.0, 0.5, 1e6];
         let mut mean = [0.0; 3];
         let mut std = [0.0; 3];
-        conditional_mean_points(&marginal, &reg, &x, &mut mean, &mut std).unwrap();
+        conditional_mean_points(&marginal, &reg, &x, 0.0, &mut mean, &mut std).unwrap();
         for (xi, mi) in x.iter().zip(mean) {
             assert!((mi - rho * xi).abs() <= 1e-15 * xi.abs());
         }
@@ -311,7 +377,7 @@ mod tests {
         let x = [-1e8, 1e8, 5.0];
         let mut mean = [0.0; 3];
         let mut std = [0.0; 3];
-        conditional_mean_points(&marginal, &reg, &x, &mut mean, &mut std).unwrap();
+        conditional_mean_points(&marginal, &reg, &x, 0.0, &mut mean, &mut std).unwrap();
         assert_eq!(mean[..2], [1.0, 2.0]);
         assert_eq!(std[..2], [0.5f64.sqrt(), 0.5]);
         // Half way, equal weights: mean 1.5, variance (0.5 + 0.25)/2 + 0.25.
@@ -347,6 +413,8 @@ mod tests {
             &marginal.planar().unwrap(),
             &reg,
             &axes,
+            &axes.full(),
+            0.0,
             &mut grid_mean,
             &mut grid_std,
         )
@@ -356,11 +424,11 @@ mod tests {
             .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))
             .collect();
         let (mut mean, mut std) = (vec![0.0; 40 * 35 * 3], vec![0.0; 40 * 35 * 3]);
-        conditional_mean_points(&marginal, &reg, &points, &mut mean, &mut std).unwrap();
+        conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean, &mut std).unwrap();
         assert_eq!(grid_mean, mean);
         assert_eq!(grid_std, std);
         let mut mean_only = vec![0.0; 40 * 35 * 3];
-        conditional_mean_points(&marginal, &reg, &points, &mut mean_only, &mut []).unwrap();
+        conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean_only, &mut []).unwrap();
         assert_eq!(mean_only, mean);
     }
 
@@ -372,6 +440,6 @@ mod tests {
             Regression::new(1, 2, 1, vec![0.0; 2], vec![0.0], vec![0.0; 2], vec![1.0]).unwrap();
         let marginal = Mixture::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
         let mut out = [0.0];
-        assert!(conditional_mean_points(&marginal, &reg, &[0.0], &mut out, &mut []).is_err());
+        assert!(conditional_mean_points(&marginal, &reg, &[0.0], 0.0, &mut out, &mut []).is_err());
     }
 }

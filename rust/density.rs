@@ -15,9 +15,11 @@
 //! The result is therefore bitwise the sum over all components, at the cost of a handful of
 //! `exp` calls per pixel when the components are spread out.
 
+use crate::cull::Culling;
 use crate::error::KernelError;
-use crate::evaluate::{for_each_pixel, for_each_point};
-use crate::grid::Axes;
+use crate::evaluate::{for_each_pixel, for_each_point, Store};
+use crate::fastmath::weights_into;
+use crate::grid::{Axes, Window};
 use crate::mixture::{Mixture, Planar};
 
 /// exp(−37) ≈ 8.5e−17 < 2⁻⁵³ ≈ 1.1e−16: a term this small cannot change a sum ≥ 1.
@@ -58,33 +60,35 @@ pub fn peak(l: &[f64]) -> Peak {
 
 /// ln Σ_k exp(l_k − max): the log of the sum relative to the peak, ≥ 0 (see module docs).
 ///
-/// Only meaningful when `peak.max` is finite.
+/// `w` is scratch space. Only meaningful when `peak.max` is finite.
 #[inline]
-pub fn log_sum_rel(l: &[f64], peak: Peak) -> f64 {
+pub fn log_sum_rel(l: &[f64], peak: Peak, w: &mut Vec<f64>) -> f64 {
+    w.resize(l.len(), 0.0);
+    // The terms, all at once (this loop vectorises), then their sum in component order
+    // starting from the peak's 1, which keeps the skipped terms' no-op argument valid.
+    weights_into(l, peak.max, NEGLIGIBLE, w);
+    w[peak.argmax] = 0.0;
     let mut sum = 1.0;
-    for (k, &v) in l.iter().enumerate() {
-        let t = v - peak.max;
-        if t > NEGLIGIBLE && k != peak.argmax {
-            sum += t.exp();
-        }
+    for &v in w.iter() {
+        sum += v;
     }
     sum.ln()
 }
 
-/// log Σ_k exp(l_k), exact as described in the module documentation.
+/// log Σ_k exp(l_k), exact as described in the module documentation; `w` is scratch space.
 #[inline]
-pub fn log_sum_exp(l: &[f64], peak: Peak) -> f64 {
+pub fn log_sum_exp(l: &[f64], peak: Peak, w: &mut Vec<f64>) -> f64 {
     if peak.max == f64::NEG_INFINITY {
         return f64::NEG_INFINITY;
     }
-    peak.max + log_sum_rel(l, peak)
+    peak.max + log_sum_rel(l, peak, w)
 }
 
 /// Writes the responsibilities exp(l_k − log p) into `out` (len K).
 ///
 /// Where every l_k is −∞ (a squared distance overflowed), the first component gets 1.
 #[inline]
-fn responsibilities(l: &[f64], out: &mut [f64]) {
+fn responsibilities(l: &[f64], out: &mut [f64], w: &mut Vec<f64>) {
     let pk = peak(l);
     if pk.max == f64::NEG_INFINITY {
         out.fill(0.0);
@@ -93,7 +97,8 @@ fn responsibilities(l: &[f64], out: &mut [f64]) {
     }
     // exp((l_k − max) − ln s): subtracting the peak first is exact for nearby values, where
     // subtracting log p directly would lose the digits that ulp(log p) hides.
-    let rel = log_sum_rel(l, pk);
+    let rel = log_sum_rel(l, pk, w);
+    // The C library's exp here: responsibilities span the whole range down to underflow.
     for (o, &v) in out.iter_mut().zip(l) {
         let t = (v - pk.max) - rel;
         *o = if t > f64::NEG_INFINITY { t.exp() } else { 0.0 };
@@ -102,17 +107,9 @@ fn responsibilities(l: &[f64], out: &mut [f64]) {
 
 /// log p(x) for every row of `x` (n × d) into `out` (n,): scikit-learn's `score_samples`.
 pub fn score_points(mixture: &Mixture, x: &[f64], out: &mut [f64]) -> Result<(), KernelError> {
-    for_each_point(
-        mixture,
-        x,
-        1,
-        out,
-        &mut [],
-        || (),
-        |_, l, _, slot, _| {
-            slot[0] = log_sum_exp(l, peak(l));
-        },
-    )
+    for_each_point(mixture, x, 1, out, &mut [], Vec::new, |w, l, _, slot, _| {
+        slot[0] = log_sum_exp(l, peak(l), w);
+    })
 }
 
 /// Responsibilities for every row of `x` into `out` (n × K): scikit-learn's `predict_proba`.
@@ -122,15 +119,9 @@ pub fn predict_proba_points(
     out: &mut [f64],
 ) -> Result<(), KernelError> {
     let k = mixture.n_components();
-    for_each_point(
-        mixture,
-        x,
-        k,
-        out,
-        &mut [],
-        || (),
-        |_, l, _, slot, _| responsibilities(l, slot),
-    )
+    for_each_point(mixture, x, k, out, &mut [], Vec::new, |w, l, _, slot, _| {
+        responsibilities(l, slot, w)
+    })
 }
 
 /// The first most responsible component for every row of `x` into `out` (n,): `predict`.
@@ -148,34 +139,96 @@ pub fn predict_points(mixture: &Mixture, x: &[f64], out: &mut [i64]) -> Result<(
     )
 }
 
-/// Log-density of a two-feature mixture at every pixel centre into `out` (height × width).
-pub fn log_density_grid(mixture: &Planar, axes: &Axes, out: &mut [f64]) -> Result<(), KernelError> {
+/// Log-density of a two-feature mixture at every pixel centre of `window` into `out`
+/// (window height × width).
+///
+/// `rtol` = 0 is exact: tile culling only removes terms the reduction would skip anyway, so
+/// the result is bitwise that of evaluating every component. With `rtol` > 0 the density
+/// returned satisfies p − rtol·p ≤ p̂ ≤ p at every pixel (see [`crate::cull`]).
+pub fn log_density_grid<T: Store>(
+    mixture: &Planar,
+    axes: &Axes,
+    window: &Window,
+    rtol: f64,
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let culling = Culling {
+        threshold: NEGLIGIBLE,
+        rtol,
+    };
+    let reduce =
+        |w: &mut Vec<f64>, l: &[f64], _: &Planar, _: [f64; 2], slot: &mut [T], _: &mut [T]| {
+            slot[0] = T::store(log_sum_exp(l, peak(l), w));
+        };
     for_each_pixel(
         mixture,
         axes,
+        window,
+        &culling,
         1,
         out,
         &mut [],
-        || (),
-        |_, l, _, _, slot, _| {
-            slot[0] = log_sum_exp(l, peak(l));
-        },
+        Vec::new,
+        reduce,
     )
 }
 
-/// The first most responsible component at every pixel centre into `out` (height × width).
-pub fn label_grid(mixture: &Planar, axes: &Axes, out: &mut [i64]) -> Result<(), KernelError> {
+/// The first most responsible component at every pixel centre of `window` into `out`.
+///
+/// Culling never removes a pixel's most responsible component (a culled component is below
+/// the tile's best lower bound), so labels are exact for any `rtol` < 1.
+pub fn label_grid(
+    mixture: &Planar,
+    axes: &Axes,
+    window: &Window,
+    rtol: f64,
+    out: &mut [i64],
+) -> Result<(), KernelError> {
+    let culling = Culling {
+        threshold: NEGLIGIBLE,
+        rtol,
+    };
+    let reduce =
+        |_: &mut (), l: &[f64], cands: &Planar, _: [f64; 2], slot: &mut [i64], _: &mut [i64]| {
+            // A sub-tile always keeps at least one candidate: the one with the best lower bound.
+            slot[0] = cands.index.get(peak(l).argmax).map_or(0, |&k| k as i64);
+        };
     for_each_pixel(
         mixture,
         axes,
+        window,
+        &culling,
         1,
         out,
         &mut [],
         || (),
-        |_, l, cands, _, slot, _| {
-            // A tile always has at least one candidate: the mixture is never empty.
-            slot[0] = cands.index.get(peak(l).argmax).map_or(0, |&k| k as i64);
-        },
+        reduce,
+    )
+}
+
+/// How many components the grid kernels evaluate at each pixel of `window` (its sub-tile's
+/// candidates after culling with `culling`), into `out`: for performance reports.
+pub fn candidate_counts(
+    mixture: &Planar,
+    axes: &Axes,
+    window: &Window,
+    culling: &Culling,
+    out: &mut [i64],
+) -> Result<(), KernelError> {
+    let count =
+        |_: &mut (), l: &[f64], _: &Planar, _: [f64; 2], slot: &mut [i64], _: &mut [i64]| {
+            slot[0] = l.len() as i64;
+        };
+    for_each_pixel(
+        mixture,
+        axes,
+        window,
+        culling,
+        1,
+        out,
+        &mut [],
+        || (),
+        count,
     )
 }
 
@@ -207,30 +260,30 @@ mod tests {
     #[test]
     fn log_sum_exp_is_exact_and_skips_only_invisible_terms() {
         let l = [-1000.0, -3.0, -2.5, -1000.0 + 1e-9, -40.0, -2.9];
-        let got = log_sum_exp(&l, peak(&l));
+        let w = &mut Vec::new();
+        let got = log_sum_exp(&l, peak(&l), w);
         assert!((got - naive(&l)).abs() < 1e-15);
         // Bitwise the sum over every term, the maximum first.
         let pk = peak(&l);
         let mut sum = 1.0;
         for (k, v) in l.iter().enumerate() {
             if k != pk.argmax {
-                sum += (v - pk.max).exp();
+                sum += crate::fastmath::exp_neg(v - pk.max);
             }
         }
         assert_eq!(got, pk.max + f64::ln(sum));
-        assert_eq!(
-            log_sum_exp(&[f64::NEG_INFINITY], peak(&[f64::NEG_INFINITY])),
-            f64::NEG_INFINITY
-        );
+        let low = [f64::NEG_INFINITY];
+        assert_eq!(log_sum_exp(&low, peak(&low), w), f64::NEG_INFINITY);
     }
 
     #[test]
     fn responsibilities_sum_to_one_and_never_nan() {
         let mut r = [0.0; 3];
-        responsibilities(&[-1e6, -1e6 - 1.0, -2e6], &mut r);
+        let w = &mut Vec::new();
+        responsibilities(&[-1e6, -1e6 - 1.0, -2e6], &mut r, w);
         assert!((r.iter().sum::<f64>() - 1.0).abs() < 1e-15);
         assert!(r[0] > r[1] && r[2] == 0.0);
-        responsibilities(&[f64::NEG_INFINITY, f64::NAN, f64::NEG_INFINITY], &mut r);
+        responsibilities(&[f64::NEG_INFINITY, f64::NAN, f64::NEG_INFINITY], &mut r, w);
         assert_eq!(r, [1.0, 0.0, 0.0]);
     }
 
@@ -253,8 +306,9 @@ mod tests {
         let axes = Axes::new(&xs, &ys).unwrap();
         let mut grid = vec![0.0; 37 * 35];
         let mut labels = vec![0i64; 37 * 35];
-        log_density_grid(&m.planar().unwrap(), &axes, &mut grid).unwrap();
-        label_grid(&m.planar().unwrap(), &axes, &mut labels).unwrap();
+        let p = m.planar().unwrap();
+        log_density_grid(&p, &axes, &axes.full(), 0.0, &mut grid).unwrap();
+        label_grid(&p, &axes, &axes.full(), 0.0, &mut labels).unwrap();
         let points: Vec<f64> = ys
             .iter()
             .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))

@@ -7,8 +7,9 @@
 
 use rayon::prelude::*;
 
+use crate::cull::{select, Culling};
 use crate::error::{check_len, KernelError};
-use crate::grid::{candidates, for_each_tile, optional_chunks, Axes};
+use crate::grid::{for_each_tile, optional_chunks, Axes, BandView, Block, Window, SUBTILE};
 use crate::mixture::{Mixture, Planar};
 
 /// Points per parallel work item.
@@ -66,13 +67,22 @@ where
     Ok(())
 }
 
-/// Runs `f(state, l, candidates, (x, y), slot, extra_slot)` for every pixel, where `l` holds
-/// the log-densities of the pixel's tile's `candidates` at the pixel centre (x, y), `slot` the
-/// pixel's `channels` values of `out` and `extra_slot` those of `extra` (or empty). `state` is
-/// scratch space made by `init` once per tile.
+/// Runs `f(state, l, candidates, (x, y), slot, extra_slot)` for every pixel of `window`,
+/// where `candidates` are the components that may matter in the pixel's sub-tile (see
+/// [`crate::cull`]; culled twice: per tile over all components with the exact rule, then per
+/// sub-tile over the tile's candidates with `culling`), `l` their log-densities at the pixel
+/// centre (x, y) in component order, `slot` the pixel's `channels` values of `out` and
+/// `extra_slot` those of `extra` (or empty). `state` is scratch space made by `init` once per
+/// tile.
+///
+/// Candidates depend on the grid's tiles only, never on `window`, so a pixel's value does not
+/// depend on the window it is computed in.
+#[allow(clippy::too_many_arguments)]
 pub fn for_each_pixel<T, S, I, F>(
     mixture: &Planar,
     axes: &Axes,
+    window: &Window,
+    culling: &Culling,
     channels: usize,
     out: &mut [T],
     extra: &mut [T],
@@ -84,21 +94,120 @@ where
     I: Fn() -> S + Sync,
     F: Fn(&mut S, &[f64], &Planar, [f64; 2], &mut [T], &mut [T]) + Sync,
 {
-    let width = axes.width();
-    for_each_tile(axes, channels, out, extra, |tile, band, extra_band| {
-        let cands = mixture.subset(&candidates(mixture, tile, axes));
-        let mut l = vec![0.0; cands.len()];
-        let mut state = init();
-        for i in tile.rows.clone() {
-            let y = axes.ys[i];
-            for j in tile.cols.clone() {
-                let x = axes.xs[j];
-                cands.log_probs(x, y, &mut l);
-                let at = tile.band_offset(i, j, width) * channels;
-                let at = at..at + channels;
-                let extra_slot = extra_band.get_mut(at.clone()).unwrap_or_default();
-                f(&mut state, &l, &cands, [x, y], &mut band[at], extra_slot);
+    let everything: Vec<usize> = (0..mixture.len()).collect();
+    let exact = Culling {
+        rtol: 0.0,
+        ..*culling
+    };
+    for_each_tile(
+        axes,
+        window,
+        channels,
+        out,
+        extra,
+        |tile, mut band, mut extra_band| {
+            let in_tile = select(mixture, &everything, &axes.bounds(tile), &exact);
+            let mut cands = Planar::with_capacity(in_tile.len());
+            let mut l = Vec::with_capacity(in_tile.len());
+            let mut state = init();
+            for sub in tile.split(SUBTILE) {
+                let part = sub.clip(window);
+                if part.is_empty() {
+                    continue;
+                }
+                mixture.subset_into(
+                    &select(mixture, &in_tile, &axes.bounds(&sub), culling),
+                    &mut cands,
+                );
+                l.resize(cands.len(), 0.0);
+                let mut pixels = SubTile {
+                    axes,
+                    part: &part,
+                    cands: &cands,
+                    l: &mut l,
+                    state: &mut state,
+                    band: &mut band,
+                    extra_band: &mut extra_band,
+                    f: &f,
+                };
+                pixels.run();
+            }
+        },
+    )
+}
+
+/// The pixel loop of one sub-tile, compiled twice: for the baseline CPU and, when the machine
+/// has them, with AVX2 instructions (twice the vector width for the component loops). Both
+/// use the same additions and multiplications in the same order (no fused multiply-add), so
+/// they give bitwise the same results.
+struct SubTile<'a, 'b, 'c, T, S, F> {
+    axes: &'a Axes<'a>,
+    part: &'a Block,
+    cands: &'a Planar,
+    l: &'a mut Vec<f64>,
+    state: &'a mut S,
+    band: &'a mut BandView<'b, T>,
+    extra_band: &'a mut BandView<'c, T>,
+    f: &'a F,
+}
+
+impl<T, S, F> SubTile<'_, '_, '_, T, S, F>
+where
+    F: Fn(&mut S, &[f64], &Planar, [f64; 2], &mut [T], &mut [T]),
+{
+    fn run(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                unsafe { self.run_avx2() };
+                return;
             }
         }
-    })
+        self.run_generic();
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_avx2(&mut self) {
+        self.run_generic();
+    }
+
+    #[inline(always)]
+    fn run_generic(&mut self) {
+        for i in self.part.rows.clone() {
+            let y = self.axes.ys[i];
+            for j in self.part.cols.clone() {
+                let x = self.axes.xs[j];
+                self.cands.log_probs(x, y, self.l);
+                (self.f)(
+                    self.state,
+                    self.l,
+                    self.cands,
+                    [x, y],
+                    self.band.pixel(i, j),
+                    self.extra_band.pixel(i, j),
+                );
+            }
+        }
+    }
+}
+
+/// Output element types of the grid kernels: values are computed in f64 and stored as `Self`.
+pub trait Store: Copy + Send {
+    fn store(value: f64) -> Self;
+}
+
+impl Store for f64 {
+    #[inline]
+    fn store(value: f64) -> Self {
+        value
+    }
+}
+
+impl Store for f32 {
+    #[inline]
+    fn store(value: f64) -> Self {
+        value as f32
+    }
 }

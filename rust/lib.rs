@@ -7,25 +7,29 @@
 //! aborting here. A panic is caught at this boundary and reported as `RuntimeError`.
 
 pub mod conditional;
+pub mod cull;
 pub mod density;
 pub mod error;
 pub mod evaluate;
+pub mod fastmath;
 pub mod grid;
 pub mod mixture;
 pub mod pool;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use numpy::ndarray::{Dimension, Ix2, Ix3};
 use numpy::{
-    PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadwriteArray1, PyReadwriteArray2,
-    PyReadwriteArray3, PyUntypedArrayMethods,
+    PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadwriteArray, PyReadwriteArray1,
+    PyReadwriteArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::conditional::Regression;
+use crate::cull::Culling;
 use crate::error::KernelError;
-use crate::grid::Axes;
+use crate::grid::{Axes, Window};
 use crate::mixture::Mixture;
 
 impl From<KernelError> for PyErr {
@@ -151,8 +155,41 @@ fn predict(
     run(py, || density::predict_points(&mix, x, out))
 }
 
-/// Log-density of a 2-feature mixture at the pixel centres (xs, ys) into out (height, width).
+/// A caller-allocated float output: float64, or float32 to halve an image's memory.
+enum FloatOut<'py, D: Dimension> {
+    F64(PyReadwriteArray<'py, f64, D>),
+    F32(PyReadwriteArray<'py, f32, D>),
+}
+
+fn float_out<'py, D: Dimension>(what: &str, out: &Bound<'py, PyAny>) -> PyResult<FloatOut<'py, D>> {
+    if let Ok(array) = out.extract::<PyReadwriteArray<'py, f64, D>>() {
+        return Ok(FloatOut::F64(array));
+    }
+    if let Ok(array) = out.extract::<PyReadwriteArray<'py, f32, D>>() {
+        return Ok(FloatOut::F32(array));
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be a writeable float64 or float32 array of {} dimensions",
+        D::NDIM.unwrap_or(0)
+    )))
+}
+
+/// The window of the grid (xs, ys) that an output of `height` × `width` pixels starting at
+/// grid pixel `origin` = (row, column) covers.
+fn window(axes: &Axes, origin: (usize, usize), height: usize, width: usize) -> PyResult<Window> {
+    let window = Window {
+        rows: origin.0..origin.0.saturating_add(height),
+        cols: origin.1..origin.1.saturating_add(width),
+    };
+    window.check(axes)?;
+    Ok(window)
+}
+
+/// Log-density of a 2-feature mixture at the pixel centres (xs, ys) of the window starting at
+/// `origin` into out (window height, width), float64 or float32.
 #[pyfunction]
+#[pyo3(signature = (log_const, means, prec_chol, xs, ys, out, rtol=0.0, origin=(0, 0)))]
+#[allow(clippy::too_many_arguments)]
 fn log_density_grid(
     py: Python<'_>,
     log_const: PyReadonlyArray1<'_, f64>,
@@ -160,16 +197,36 @@ fn log_density_grid(
     prec_chol: PyReadonlyArray3<'_, f64>,
     xs: PyReadonlyArray1<'_, f64>,
     ys: PyReadonlyArray1<'_, f64>,
-    mut out: PyReadwriteArray2<'_, f64>,
+    out: &Bound<'_, PyAny>,
+    rtol: f64,
+    origin: (usize, usize),
 ) -> PyResult<()> {
     let planar = mixture(&log_const, &means, &prec_chol)?.planar()?;
     let axes = Axes::new(contiguous("xs", &xs)?, contiguous("ys", &ys)?)?;
-    let out = out.as_slice_mut()?;
-    run(py, || density::log_density_grid(&planar, &axes, out))
+    let rtol = check_rtol(rtol)?;
+    match float_out::<Ix2>("out", out)? {
+        FloatOut::F64(mut out) => {
+            let window = window(&axes, origin, out.shape()[0], out.shape()[1])?;
+            let out = out.as_slice_mut()?;
+            run(py, || {
+                density::log_density_grid(&planar, &axes, &window, rtol, out)
+            })
+        }
+        FloatOut::F32(mut out) => {
+            let window = window(&axes, origin, out.shape()[0], out.shape()[1])?;
+            let out = out.as_slice_mut()?;
+            run(py, || {
+                density::log_density_grid(&planar, &axes, &window, rtol, out)
+            })
+        }
+    }
 }
 
-/// Most responsible component of a 2-feature mixture at the pixel centres into out.
+/// Most responsible component of a 2-feature mixture at the pixel centres of the window
+/// starting at `origin` into out (window height, width).
 #[pyfunction]
+#[pyo3(signature = (log_const, means, prec_chol, xs, ys, out, rtol=0.0, origin=(0, 0)))]
+#[allow(clippy::too_many_arguments)]
 fn label_grid(
     py: Python<'_>,
     log_const: PyReadonlyArray1<'_, f64>,
@@ -178,11 +235,28 @@ fn label_grid(
     xs: PyReadonlyArray1<'_, f64>,
     ys: PyReadonlyArray1<'_, f64>,
     mut out: PyReadwriteArray2<'_, i64>,
+    rtol: f64,
+    origin: (usize, usize),
 ) -> PyResult<()> {
     let planar = mixture(&log_const, &means, &prec_chol)?.planar()?;
     let axes = Axes::new(contiguous("xs", &xs)?, contiguous("ys", &ys)?)?;
+    let rtol = check_rtol(rtol)?;
+    let window = window(&axes, origin, out.shape()[0], out.shape()[1])?;
     let out = out.as_slice_mut()?;
-    run(py, || density::label_grid(&planar, &axes, out))
+    run(py, || {
+        density::label_grid(&planar, &axes, &window, rtol, out)
+    })
+}
+
+/// rtol must be in [0, 1).
+fn check_rtol(rtol: f64) -> PyResult<f64> {
+    if (0.0..1.0).contains(&rtol) {
+        Ok(rtol)
+    } else {
+        Err(PyValueError::new_err(format!(
+            "rtol must be in [0, 1), got {rtol}"
+        )))
+    }
 }
 
 /// Builds the regressions of the remaining features on the given ones: μ_r (K, m),
@@ -225,7 +299,7 @@ fn regression(
 /// standard deviations into std when it is given. The first three arrays are the canonical
 /// form of the marginal over the given features.
 #[pyfunction]
-#[pyo3(signature = (log_const, means, prec_chol, means_rest, gain, cond_var, x, mean, std=None))]
+#[pyo3(signature = (log_const, means, prec_chol, means_rest, gain, cond_var, x, mean, std=None, rtol=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn conditional_mean(
     py: Python<'_>,
@@ -238,10 +312,12 @@ fn conditional_mean(
     x: PyReadonlyArray2<'_, f64>,
     mut mean: PyReadwriteArray2<'_, f64>,
     std: Option<PyReadwriteArray2<'_, f64>>,
+    rtol: f64,
 ) -> PyResult<()> {
     let marginal = mixture(&log_const, &means, &prec_chol)?;
     let reg = regression(&marginal, &means, &means_rest, &gain, &cond_var)?;
     let x = points(&marginal, &x)?;
+    let rtol = check_rtol(rtol)?;
     let mean = mean.as_slice_mut()?;
     let mut std = std;
     let std: &mut [f64] = match std.as_mut() {
@@ -249,13 +325,14 @@ fn conditional_mean(
         None => &mut [],
     };
     run(py, || {
-        conditional::conditional_mean_points(&marginal, &reg, x, mean, std)
+        conditional::conditional_mean_points(&marginal, &reg, x, rtol, mean, std)
     })
 }
 
-/// The same at every pixel centre (xs, ys) of a grid: mean and std are (height, width, m).
+/// The same at every pixel centre of the window starting at `origin` of the grid (xs, ys):
+/// mean and std are (window height, width, m), both float64 or both float32.
 #[pyfunction]
-#[pyo3(signature = (log_const, means, prec_chol, means_rest, gain, cond_var, xs, ys, mean, std=None))]
+#[pyo3(signature = (log_const, means, prec_chol, means_rest, gain, cond_var, xs, ys, mean, std=None, rtol=0.0, origin=(0, 0)))]
 #[allow(clippy::too_many_arguments)]
 fn conditional_mean_grid(
     py: Python<'_>,
@@ -267,21 +344,93 @@ fn conditional_mean_grid(
     cond_var: PyReadonlyArray2<'_, f64>,
     xs: PyReadonlyArray1<'_, f64>,
     ys: PyReadonlyArray1<'_, f64>,
-    mut mean: PyReadwriteArray3<'_, f64>,
-    std: Option<PyReadwriteArray3<'_, f64>>,
+    mean: &Bound<'_, PyAny>,
+    std: Option<&Bound<'_, PyAny>>,
+    rtol: f64,
+    origin: (usize, usize),
 ) -> PyResult<()> {
     let marginal = mixture(&log_const, &means, &prec_chol)?;
     let reg = regression(&marginal, &means, &means_rest, &gain, &cond_var)?;
     let planar = marginal.planar()?;
     let axes = Axes::new(contiguous("xs", &xs)?, contiguous("ys", &ys)?)?;
-    let mean = mean.as_slice_mut()?;
-    let mut std = std;
-    let std: &mut [f64] = match std.as_mut() {
-        Some(array) => array.as_slice_mut()?,
-        None => &mut [],
+    let rtol = check_rtol(rtol)?;
+    let std = std.map(|s| float_out::<Ix3>("std", s)).transpose()?;
+    match (float_out::<Ix3>("mean", mean)?, std) {
+        (FloatOut::F64(mut mean), std) => {
+            let window = window(&axes, origin, mean.shape()[0], mean.shape()[1])?;
+            let mut std = match std {
+                None => None,
+                Some(FloatOut::F64(s)) => Some(s),
+                Some(FloatOut::F32(_)) => return Err(mixed_dtypes()),
+            };
+            let std: &mut [f64] = match std.as_mut() {
+                Some(array) => array.as_slice_mut()?,
+                None => &mut [],
+            };
+            let mean = mean.as_slice_mut()?;
+            run(py, || {
+                conditional::conditional_mean_grid(&planar, &reg, &axes, &window, rtol, mean, std)
+            })
+        }
+        (FloatOut::F32(mut mean), std) => {
+            let window = window(&axes, origin, mean.shape()[0], mean.shape()[1])?;
+            let mut std = match std {
+                None => None,
+                Some(FloatOut::F32(s)) => Some(s),
+                Some(FloatOut::F64(_)) => return Err(mixed_dtypes()),
+            };
+            let std: &mut [f32] = match std.as_mut() {
+                Some(array) => array.as_slice_mut()?,
+                None => &mut [],
+            };
+            let mean = mean.as_slice_mut()?;
+            run(py, || {
+                conditional::conditional_mean_grid(&planar, &reg, &axes, &window, rtol, mean, std)
+            })
+        }
+    }
+}
+
+fn mixed_dtypes() -> PyErr {
+    PyTypeError::new_err("mean and std must have the same dtype")
+}
+
+/// How many components the grid kernel of `kind` ("density" or "conditional") evaluates at
+/// each pixel of the window starting at `origin`, into out (window height, width).
+#[pyfunction]
+#[pyo3(signature = (log_const, means, prec_chol, xs, ys, out, rtol=0.0, kind="density", origin=(0, 0)))]
+#[allow(clippy::too_many_arguments)]
+fn candidate_counts(
+    py: Python<'_>,
+    log_const: PyReadonlyArray1<'_, f64>,
+    means: PyReadonlyArray2<'_, f64>,
+    prec_chol: PyReadonlyArray3<'_, f64>,
+    xs: PyReadonlyArray1<'_, f64>,
+    ys: PyReadonlyArray1<'_, f64>,
+    mut out: PyReadwriteArray2<'_, i64>,
+    rtol: f64,
+    kind: &str,
+    origin: (usize, usize),
+) -> PyResult<()> {
+    let planar = mixture(&log_const, &means, &prec_chol)?.planar()?;
+    let axes = Axes::new(contiguous("xs", &xs)?, contiguous("ys", &ys)?)?;
+    let rtol = check_rtol(rtol)?;
+    let culling = match kind {
+        "density" => Culling {
+            threshold: density::NEGLIGIBLE,
+            rtol,
+        },
+        "conditional" => conditional::grid_culling(planar.len(), rtol),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "kind must be 'density' or 'conditional', got {other:?}"
+            )))
+        }
     };
+    let window = window(&axes, origin, out.shape()[0], out.shape()[1])?;
+    let out = out.as_slice_mut()?;
     run(py, || {
-        conditional::conditional_mean_grid(&planar, &reg, &axes, mean, std)
+        density::candidate_counts(&planar, &axes, &window, &culling, out)
     })
 }
 
@@ -301,6 +450,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(label_grid, m)?)?;
     m.add_function(wrap_pyfunction!(conditional_mean, m)?)?;
     m.add_function(wrap_pyfunction!(conditional_mean_grid, m)?)?;
+    m.add_function(wrap_pyfunction!(candidate_counts, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     Ok(())
 }

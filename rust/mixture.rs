@@ -180,8 +180,21 @@ impl Planar {
     /// The components at positions `which` of this set, in that order.
     pub fn subset(&self, which: &[usize]) -> Planar {
         let mut p = Planar::with_capacity(which.len());
+        self.subset_into(which, &mut p);
+        p
+    }
+
+    /// [`Planar::subset`] into `out`, reusing its storage.
+    pub fn subset_into(&self, which: &[usize], out: &mut Planar) {
+        out.index.clear();
+        out.c.clear();
+        out.mx.clear();
+        out.my.clear();
+        out.u00.clear();
+        out.u01.clear();
+        out.u11.clear();
         for &i in which {
-            p.push(
+            out.push(
                 self.index[i],
                 self.c[i],
                 self.mx[i],
@@ -191,11 +204,10 @@ impl Planar {
                 self.u11[i],
             );
         }
-        p
     }
 
     /// Writes l_i(x, y) for every component of the set into `out` (len `self.len()`).
-    #[inline]
+    #[inline(always)]
     pub fn log_probs(&self, x: f64, y: f64, out: &mut [f64]) {
         let n = self.len();
         let (c, mx, my) = (&self.c[..n], &self.mx[..n], &self.my[..n]);

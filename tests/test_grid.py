@@ -79,3 +79,35 @@ def test_points_of_an_impossible_grid_raise_memory_error():
     grid = gmmfast.Grid(10**6, 10**6)  # 16 TB of points
     with pytest.raises(MemoryError):
         grid.points()
+
+
+def test_windows_are_grids_of_the_selected_pixels():
+    grid = gmmfast.Grid(10, 7, (-1.0, 3.5), (9.0, 2.0))
+    window = grid[2:5, 3:10]
+    assert window.shape == (3, 7) and window.is_window and not grid.is_window
+    assert window.origin == (2, 3)
+    np.testing.assert_array_equal(window.xs, grid.xs[3:10])
+    np.testing.assert_array_equal(window.ys, grid.ys[2:5])
+    np.testing.assert_array_equal(
+        window.points(), grid.points().reshape(7, 10, 2)[2:5, 3:10].reshape(-1, 2)
+    )
+    assert window.x_range == (grid.xs[3], grid.xs[9])
+    inner = window[1:, :-2]  # windows of windows compose
+    assert inner.origin == (3, 3) and inner.shape == (2, 5)
+    assert inner == grid[3:5, 3:8] and inner.whole == grid
+    assert pickle.loads(pickle.dumps(inner)) == inner
+    assert grid[:, :] == grid and "[3:5, 3:8]" in repr(inner)
+
+
+@pytest.mark.parametrize(
+    ("key", "error", "match"),
+    [
+        ((slice(0, 0), slice(None)), ValueError, "at least one pixel"),
+        ((slice(None, None, 2), slice(None)), ValueError, "step 1"),
+        ((1, slice(None)), TypeError, "takes slices"),
+        (slice(None), TypeError, "two slices"),
+    ],
+)
+def test_bad_windows(key, error, match):
+    with pytest.raises(error, match=match):
+        gmmfast.Grid(4, 4)[key]

@@ -22,7 +22,7 @@ from ._canonical import Canonical
 from ._density import _check_grid
 from ._grid import Grid
 from ._model import as_mixture
-from ._validation import check_dims, check_points, empty
+from ._validation import check_dims, check_float_dtype, check_points, check_rtol, empty
 
 
 class ConditionalParts(NamedTuple):
@@ -96,9 +96,9 @@ def conditional_parts(mixture, given: tuple) -> ConditionalParts:
     )
 
 
-def _outputs(shape: tuple, return_std: bool):
-    mean = empty(shape)
-    std = empty(shape) if return_std else None
+def _outputs(shape: tuple, return_std: bool, dtype=np.float64):
+    mean = empty(shape, dtype)
+    std = empty(shape, dtype) if return_std else None
     return mean, std
 
 
@@ -112,7 +112,7 @@ def _check_return_std(return_std) -> bool:
     return bool(return_std)
 
 
-def conditional_mean(model, X_given, given=(0, 1), return_std=False):
+def conditional_mean(model, X_given, given=(0, 1), return_std=False, *, rtol=0.0):
     """E[rest | given features = X_given] at every row of ``X_given`` (Gaussian mixture
     regression).
 
@@ -126,6 +126,12 @@ def conditional_mean(model, X_given, given=(0, 1), return_std=False):
     return_std : bool, default=False
         Also return the conditional standard deviation of each remaining feature, from the
         law of total variance: diag(Σ_k r_k (C_k + m_k m_kᵀ) − m mᵀ), square-rooted.
+    rtol : float in [0, 1), default=0
+        0 is exact: only components that together weigh less than 2⁻⁵³ of the total are
+        skipped. With rtol > 0, components whose responsibility is below rtol / K of the
+        largest are skipped too (less work per point, not fewer density evaluations); they
+        weigh at most rtol of the total together, so the mean moves by at most rtol times the
+        distance from their regressions to the result.
 
     Returns
     -------
@@ -139,16 +145,19 @@ def conditional_mean(model, X_given, given=(0, 1), return_std=False):
     mixture = as_mixture(model)
     given = check_given(given, mixture.n_features)
     return_std = _check_return_std(return_std)
+    rtol = check_rtol(rtol)
     X = check_points(X_given, len(given), name="X_given")
     parts = conditional_parts(mixture, given)
     mean, std = _outputs((X.shape[0], len(parts.rest)), return_std)
     _core.conditional_mean(
-        *parts.marginal, parts.means_rest, parts.gain, parts.cond_var, X, mean, std
+        *parts.marginal, parts.means_rest, parts.gain, parts.cond_var, X, mean, std, rtol
     )
     return _result(mean, std, return_std)
 
 
-def conditional_mean_grid(model, grid: Grid, given=(0, 1), return_std=False):
+def conditional_mean_grid(
+    model, grid: Grid, given=(0, 1), return_std=False, *, rtol=0.0, dtype=np.float64
+):
     """E[rest | given] at every pixel of ``grid``, the pixel's x and y being the values of the
     features ``given[0]`` and ``given[1]``.
 
@@ -157,22 +166,35 @@ def conditional_mean_grid(model, grid: Grid, given=(0, 1), return_std=False):
     of the data (0–255 for colours) and not clipped.
 
     Returns ``mean`` of shape (grid.height, grid.width, n_features − 2), and ``std`` of the
-    same shape if ``return_std``. Memory: the outputs plus O(K) per thread.
+    same shape if ``return_std``, of ``dtype`` (numpy.float64 or numpy.float32; computation is
+    in float64 either way). Memory: the outputs plus O(K) per thread.
+
+    ``rtol`` = 0 (default) is exact: blocks of pixels skip only components that could not
+    change a bit of the result. With rtol > 0, a block of pixels drops, weakest first,
+    components whose weights at every pixel of the block provably sum to at most rtol of the
+    total (the bound of :func:`gmmfast.log_density_grid`), so the mean moves by at most
+    rtol / (1 − rtol) times the distance from the dropped components' regressions to the
+    result, and the standard deviation by a comparable amount.
     """
     grid = _check_grid(grid)
     mixture = as_mixture(model)
     given = check_given(given, mixture.n_features, length=2)
     return_std = _check_return_std(return_std)
+    rtol = check_rtol(rtol)
+    dtype = check_float_dtype(dtype)
     parts = conditional_parts(mixture, given)
-    mean, std = _outputs((*grid.shape, len(parts.rest)), return_std)
+    mean, std = _outputs((*grid.shape, len(parts.rest)), return_std, dtype)
+    xs, ys, origin = grid._kernel_axes()
     _core.conditional_mean_grid(
         *parts.marginal,
         parts.means_rest,
         parts.gain,
         parts.cond_var,
-        grid.xs,
-        grid.ys,
+        xs,
+        ys,
         mean,
         std,
+        rtol,
+        origin,
     )
     return _result(mean, std, return_std)

@@ -2,6 +2,8 @@
 
 Every kernel takes a mixture in canonical form — ``log_const`` (K,), ``means`` (K, d),
 ``prec_chol`` (K, d, d), all C-contiguous float64 — and writes into a caller-allocated ``out``.
+Grid kernels take the pixel centres of the whole grid (``xs``, ``ys``) and fill the window of
+``out``'s shape whose first pixel is grid pixel ``origin`` = (row, column).
 """
 
 import numpy as np
@@ -9,6 +11,7 @@ import numpy.typing as npt
 
 __all__ = [
     "__version__",
+    "candidate_counts",
     "conditional_mean",
     "conditional_mean_grid",
     "label_grid",
@@ -48,7 +51,9 @@ def log_density_grid(
     prec_chol: npt.NDArray[np.float64],
     xs: npt.NDArray[np.float64],
     ys: npt.NDArray[np.float64],
-    out: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64] | npt.NDArray[np.float32],
+    rtol: float = 0.0,
+    origin: tuple[int, int] = ...,
 ) -> None: ...
 def label_grid(
     log_const: npt.NDArray[np.float64],
@@ -57,6 +62,8 @@ def label_grid(
     xs: npt.NDArray[np.float64],
     ys: npt.NDArray[np.float64],
     out: npt.NDArray[np.int64],
+    rtol: float = 0.0,
+    origin: tuple[int, int] = ...,
 ) -> None: ...
 def conditional_mean(
     log_const: npt.NDArray[np.float64],
@@ -68,6 +75,7 @@ def conditional_mean(
     x: npt.NDArray[np.float64],
     mean: npt.NDArray[np.float64],
     std: npt.NDArray[np.float64] | None = None,
+    rtol: float = 0.0,
 ) -> None: ...
 def conditional_mean_grid(
     log_const: npt.NDArray[np.float64],
@@ -78,7 +86,20 @@ def conditional_mean_grid(
     cond_var: npt.NDArray[np.float64],
     xs: npt.NDArray[np.float64],
     ys: npt.NDArray[np.float64],
-    mean: npt.NDArray[np.float64],
-    std: npt.NDArray[np.float64] | None = None,
+    mean: npt.NDArray[np.float64] | npt.NDArray[np.float32],
+    std: npt.NDArray[np.float64] | npt.NDArray[np.float32] | None = None,
+    rtol: float = 0.0,
+    origin: tuple[int, int] = ...,
+) -> None: ...
+def candidate_counts(
+    log_const: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    prec_chol: npt.NDArray[np.float64],
+    xs: npt.NDArray[np.float64],
+    ys: npt.NDArray[np.float64],
+    out: npt.NDArray[np.int64],
+    rtol: float = 0.0,
+    kind: str = "density",
+    origin: tuple[int, int] = ...,
 ) -> None: ...
 def num_threads() -> int: ...

@@ -1,4 +1,4 @@
-"""``Grid``: the pixel centres of an image in model coordinates."""
+"""``Grid``: the pixel centres of an image in model coordinates, and windows of it."""
 
 from __future__ import annotations
 
@@ -22,6 +22,20 @@ def _check_range(value, name: str, default: tuple) -> tuple:
     return (lo, hi)
 
 
+def _window_range(key, size: int, axis: str) -> tuple:
+    """(start, stop) of a slice with step 1 over ``size`` pixels, at least one pixel."""
+    if not isinstance(key, slice):
+        raise TypeError(f"a grid window takes slices, got {key!r} for the {axis}")
+    start, stop, step = key.indices(size)
+    if step != 1:
+        raise ValueError(
+            f"a grid window takes slices of step 1, got step {key.step} for the {axis}"
+        )
+    if stop <= start:
+        raise ValueError(f"a grid window needs at least one pixel, got {key} over {size} {axis}")
+    return (start, stop)
+
+
 class Grid:
     """A ``height`` × ``width`` image whose pixel centres sit at model coordinates.
 
@@ -35,9 +49,16 @@ class Grid:
     ----------
     width, height : int >= 1
     x_range, y_range : (float, float), optional
+
+    Windows
+    -------
+    ``grid[rows, cols]`` (two slices of step 1) is the window of those pixels: a Grid whose
+    ``xs``, ``ys`` and ``points()`` are the window's, and which every rendering function
+    accepts. Rendering a window gives bitwise the same values as the same pixels of the whole
+    grid's rendering (for any ``rtol``), so large images can be rendered block by block.
     """
 
-    __slots__ = ("_height", "_width", "_x_range", "_xs", "_y_range", "_ys")
+    __slots__ = ("_cols", "_height", "_rows", "_width", "_x_range", "_xs", "_y_range", "_ys")
 
     def __init__(self, width, height, x_range=None, y_range=None):
         self._width = check_int(width, "width", minimum=1)
@@ -48,42 +69,86 @@ class Grid:
         self._ys = np.linspace(*self._y_range, self._height)
         self._xs.flags.writeable = False
         self._ys.flags.writeable = False
+        self._rows = (0, self._height)
+        self._cols = (0, self._width)
+
+    def __getitem__(self, key) -> Grid:
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise TypeError(f"a grid window is grid[rows, cols] with two slices, got {key!r}")
+        rows = _window_range(key[0], self.height, "rows")
+        cols = _window_range(key[1], self.width, "columns")
+        window = object.__new__(Grid)
+        for name in ("_width", "_height", "_x_range", "_y_range", "_xs", "_ys"):
+            setattr(window, name, getattr(self, name))
+        window._rows = (self._rows[0] + rows[0], self._rows[0] + rows[1])
+        window._cols = (self._cols[0] + cols[0], self._cols[0] + cols[1])
+        return window
 
     @property
     def width(self) -> int:
-        return self._width
+        return self._cols[1] - self._cols[0]
 
     @property
     def height(self) -> int:
-        return self._height
+        return self._rows[1] - self._rows[0]
 
     @property
     def shape(self) -> tuple:
         """``(height, width)``: the shape of an image rendered on this grid."""
-        return (self._height, self._width)
+        return (self.height, self.width)
 
     @property
     def size(self) -> int:
         """Number of pixels."""
-        return self._height * self._width
+        return self.height * self.width
 
     @property
     def x_range(self) -> tuple:
+        """x of the first and last columns."""
+        if self.is_window:
+            return (float(self.xs[0]), float(self.xs[-1]))
         return self._x_range
 
     @property
     def y_range(self) -> tuple:
+        """y of the first and last rows."""
+        if self.is_window:
+            return (float(self.ys[0]), float(self.ys[-1]))
         return self._y_range
 
     @property
     def xs(self) -> np.ndarray:
         """x of every column's centre, shape (width,), read-only."""
-        return self._xs
+        return self._xs[self._cols[0] : self._cols[1]]
 
     @property
     def ys(self) -> np.ndarray:
         """y of every row's centre, shape (height,), read-only."""
-        return self._ys
+        return self._ys[self._rows[0] : self._rows[1]]
+
+    @property
+    def is_window(self) -> bool:
+        """Whether this is a window of a larger grid."""
+        return self._rows != (0, self._height) or self._cols != (0, self._width)
+
+    @property
+    def origin(self) -> tuple:
+        """(row, column) of this window's first pixel in the whole grid; (0, 0) for a grid."""
+        return (self._rows[0], self._cols[0])
+
+    @property
+    def whole(self) -> Grid:
+        """The whole grid this is a window of (itself if it is not a window)."""
+        return self if not self.is_window else Grid(*self._whole_args())
+
+    def _whole_args(self) -> tuple:
+        return (self._width, self._height, self._x_range, self._y_range)
+
+    def _kernel_axes(self) -> tuple:
+        """(xs, ys, origin) as the kernels take them: the whole grid's centres and where the
+        window starts, so that tiles (and any culling decided per tile) stay those of the whole
+        grid."""
+        return self._xs, self._ys, self.origin
 
     def points(self) -> np.ndarray:
         """All pixel centres as an array of shape (height·width, 2) in row-major order.
@@ -93,29 +158,37 @@ class Grid:
         comparing with code that works on points.
         """
         out = empty((self.size, 2))
-        view = out.reshape(self._height, self._width, 2)
-        view[:, :, 0] = self._xs[np.newaxis, :]
-        view[:, :, 1] = self._ys[:, np.newaxis]
+        view = out.reshape(self.height, self.width, 2)
+        view[:, :, 0] = self.xs[np.newaxis, :]
+        view[:, :, 1] = self.ys[:, np.newaxis]
         return out
 
     def __repr__(self) -> str:
-        return (
+        text = (
             f"Grid(width={self._width}, height={self._height}, "
             f"x_range={self._x_range}, y_range={self._y_range})"
         )
+        if self.is_window:
+            text += f"[{self._rows[0]}:{self._rows[1]}, {self._cols[0]}:{self._cols[1]}]"
+        return text
+
+    def _key(self) -> tuple:
+        return (*self._whole_args(), self._rows, self._cols)
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Grid):
             return NotImplemented
-        return (self._width, self._height, self._x_range, self._y_range) == (
-            other._width,
-            other._height,
-            other._x_range,
-            other._y_range,
-        )
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((Grid, self._width, self._height, self._x_range, self._y_range))
+        return hash((Grid, self._key()))
 
     def __reduce__(self):
-        return (Grid, (self._width, self._height, self._x_range, self._y_range))
+        return (_rebuild, self._key())
+
+
+def _rebuild(width, height, x_range, y_range, rows, cols) -> Grid:
+    grid = Grid(width, height, x_range, y_range)
+    if (rows, cols) == ((0, height), (0, width)):
+        return grid
+    return grid[slice(*rows), slice(*cols)]

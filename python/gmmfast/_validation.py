@@ -72,3 +72,24 @@ def empty(shape: tuple, dtype=np.float64) -> np.ndarray:
         raise MemoryError(
             f"cannot allocate an array of shape {shape} and dtype {np.dtype(dtype)}: {exc}"
         ) from exc
+
+
+def check_rtol(rtol) -> float:
+    """``rtol`` as a float in [0, 1): the relative error allowed (0 = exact)."""
+    if isinstance(rtol, (bool, np.bool_)) or not isinstance(rtol, numbers.Real):
+        raise TypeError(f"rtol must be a number in [0, 1), got {rtol!r}")
+    rtol = float(rtol)
+    if not 0.0 <= rtol < 1.0:
+        raise ValueError(f"rtol must be in [0, 1), got {rtol!r}")
+    return rtol
+
+
+def check_float_dtype(dtype) -> np.dtype:
+    """``dtype`` as numpy.float64 or numpy.float32 (the image dtypes the kernels write)."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}") from exc
+    if dtype not in (np.float64, np.float32):
+        raise ValueError(f"dtype must be numpy.float64 or numpy.float32, got {dtype}")
+    return dtype
