@@ -2,6 +2,8 @@
 
 Every kernel takes a mixture in canonical form — ``log_const`` (K,), ``means`` (K, d),
 ``prec_chol`` (K, d, d), all C-contiguous float64 — and writes into a caller-allocated ``out``.
+The samplers take the means and the covariance factors of ``gmmfast._sampling`` instead, and a
+64-bit seed.
 """
 
 import numpy as np
@@ -14,6 +16,9 @@ __all__ = [
     "num_threads",
     "predict",
     "predict_proba",
+    "sample",
+    "sample_counts",
+    "sample_image",
     "score_samples",
 ]
 
@@ -55,5 +60,33 @@ def label_grid(
     xs: npt.NDArray[np.float64],
     ys: npt.NDArray[np.float64],
     out: npt.NDArray[np.int64],
+) -> None: ...
+def sample_counts(
+    weights: npt.NDArray[np.float64],
+    n_samples: int,
+    seed: int,
+    out: npt.NDArray[np.uint64],
+) -> None: ...
+def sample(
+    means: npt.NDArray[np.float64],
+    factors: npt.NDArray[np.float64],
+    covariance_type: str,
+    counts: npt.NDArray[np.uint64],
+    seed: int,
+    x: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int64],
+) -> None: ...
+def sample_image(
+    means: npt.NDArray[np.float64],
+    factors: npt.NDArray[np.float64],
+    covariance_type: str,
+    counts: npt.NDArray[np.uint64],
+    seed: int,
+    dims: tuple[int, int],
+    color_dims: list[int],
+    x_cells: tuple[float, float],
+    y_cells: tuple[float, float],
+    image: npt.NDArray[np.int64],
+    colours: npt.NDArray[np.float64] | None,
 ) -> None: ...
 def num_threads() -> int: ...
