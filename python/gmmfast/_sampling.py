@@ -170,7 +170,8 @@ def sample_image(model, n_samples, grid: Grid, dims=(0, 1), color_dims=None, ran
 
     The samples are exactly those ``sample(model, n_samples, random_state)`` returns for the
     same seed, drawn in bounded batches and binned without ever being stored all at once: the
-    memory used is the output plus a few tens of MB, for any ``n_samples`` (1e9 runs, slowly).
+    memory used is the output plus about 10 MB (more with many threads), for any
+    ``n_samples`` (1e9 runs, slowly).
 
     Parameters
     ----------
