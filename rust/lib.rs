@@ -240,6 +240,13 @@ fn sample_points(
 ) -> PyResult<()> {
     let gaussians = gaussians(&means, &factors, covariance_type)?;
     let counts = contiguous("counts", &counts)?;
+    if x.shape()[1] != gaussians.n_features() {
+        return Err(PyValueError::new_err(format!(
+            "x has {} features, but the mixture has {}",
+            x.shape()[1],
+            gaussians.n_features()
+        )));
+    }
     let (x, labels) = (x.as_slice_mut()?, labels.as_slice_mut()?);
     run(py, || sample::sample(&gaussians, counts, seed, x, labels))
 }
