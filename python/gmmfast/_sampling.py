@@ -200,12 +200,13 @@ def sample_image(model, n_samples, grid: Grid, dims=(0, 1), color_dims=None, ran
     each axis. A side of n ≥ 2 pixels over ``(start, stop)`` has spacing
     s = (stop − start)/(n − 1) (negative for a reversed range), and pixel j's cell is
     [centre − s/2, centre + s/2) in index direction: column
-    ``floor((x − start)·(n − 1)/(stop − start) + ½)`` if it lies in [0, n), else the sample is
-    dropped (a value exactly between two centres goes to the higher index). A side of one
-    pixel has square pixels: its cell is as wide as the other side's spacing, or 1 unit when
-    the grid is 1 × 1 (the default ``Grid(1, 1)`` puts the pixel at 0 with cell [−½, ½)).
-    A side of n ≥ 2 pixels whose range has zero extent (every centre at the same point) has no
-    cells: ``ValueError``.
+    ``floor((x − start)·(n − 1)/(stop − start) + ½)``, the factor rounded once to a float, if
+    it lies in [0, n), else the sample is dropped (a value exactly between two centres goes to
+    the higher index). A side of one pixel has square pixels: its cell is centred on the
+    range's start and as wide as the other side's spacing, or 1 unit when the grid is 1 × 1
+    (the default ``Grid(1, 1)`` puts the pixel at 0 with cell [−½, ½)). A side of n ≥ 2
+    pixels whose range has zero extent (every centre at the same point) has no cells:
+    ``ValueError`` (also for a spacing too small or too large to invert in float64).
 
     The counts sum to the number of samples that fell inside the grid. Per-pixel colour sums
     are accumulated in the order of ``sample``'s output, so the result is bitwise the same for
