@@ -15,13 +15,14 @@ pub mod fastmath;
 pub mod grid;
 pub mod mixture;
 pub mod pool;
+pub mod sample;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use numpy::ndarray::{Dimension, Ix2, Ix3};
 use numpy::{
-    PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadwriteArray, PyReadwriteArray1,
-    PyReadwriteArray2, PyUntypedArrayMethods,
+    PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadonlyArrayDyn, PyReadwriteArray,
+    PyReadwriteArray1, PyReadwriteArray2, PyReadwriteArray3, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -31,6 +32,7 @@ use crate::cull::Culling;
 use crate::error::KernelError;
 use crate::grid::{Axes, Window};
 use crate::mixture::Mixture;
+use crate::sample::{Cells, CovarianceType, Gaussians, Splat};
 
 impl From<KernelError> for PyErr {
     fn from(err: KernelError) -> PyErr {
@@ -434,6 +436,121 @@ fn candidate_counts(
     })
 }
 
+/// Draws the number of samples of each component (multinomial of `weights`) into out (K,).
+#[pyfunction]
+fn sample_counts(
+    py: Python<'_>,
+    weights: PyReadonlyArray1<'_, f64>,
+    n_samples: u64,
+    seed: u64,
+    mut out: PyReadwriteArray1<'_, u64>,
+) -> PyResult<()> {
+    let weights = contiguous("weights", &weights)?;
+    let out = out.as_slice_mut()?;
+    run(py, || sample::sample_counts(weights, n_samples, seed, out))
+}
+
+/// The components of a mixture as samplers: μ (K, d) and the covariance factors in the layout
+/// of `covariance_type` (see `sample::CovarianceType`).
+fn gaussians<'a>(
+    means: &'a PyReadonlyArray2<'_, f64>,
+    factors: &'a PyReadonlyArrayDyn<'_, f64>,
+    covariance_type: &str,
+) -> PyResult<Gaussians<'a>> {
+    let (k, d) = (means.shape()[0], means.shape()[1]);
+    let kind = CovarianceType::parse(covariance_type)?;
+    let expected = kind.factor_shape(k, d);
+    if factors.shape() != expected.as_slice() {
+        return Err(PyValueError::new_err(format!(
+            "factors for covariance_type={covariance_type:?} must have shape {expected:?} to \
+             match means, got {:?}",
+            factors.shape()
+        )));
+    }
+    Ok(Gaussians::new(
+        k,
+        d,
+        contiguous("means", means)?,
+        kind,
+        contiguous("factors", factors)?,
+    )?)
+}
+
+/// Draws the samples of `counts` (K,) into x (n, d) and labels (n,), grouped by component.
+#[pyfunction]
+#[pyo3(name = "sample")]
+#[allow(clippy::too_many_arguments)]
+fn sample_points(
+    py: Python<'_>,
+    means: PyReadonlyArray2<'_, f64>,
+    factors: PyReadonlyArrayDyn<'_, f64>,
+    covariance_type: &str,
+    counts: PyReadonlyArray1<'_, u64>,
+    seed: u64,
+    mut x: PyReadwriteArray2<'_, f64>,
+    mut labels: PyReadwriteArray1<'_, i64>,
+) -> PyResult<()> {
+    let gaussians = gaussians(&means, &factors, covariance_type)?;
+    let counts = contiguous("counts", &counts)?;
+    if x.shape()[1] != gaussians.n_features() {
+        return Err(PyValueError::new_err(format!(
+            "x has {} features, but the mixture has {}",
+            x.shape()[1],
+            gaussians.n_features()
+        )));
+    }
+    let (x, labels) = (x.as_slice_mut()?, labels.as_slice_mut()?);
+    run(py, || sample::sample(&gaussians, counts, seed, x, labels))
+}
+
+/// Draws the samples of `counts` as `sample` does and bins features `dims` into image
+/// (height, width); with `colours` (height, width, len(color_dims)), the mean of the
+/// `color_dims` features per pixel. `x_cells` and `y_cells` are (start, scale) of the columns
+/// and rows (see `sample::Cells`).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn sample_image(
+    py: Python<'_>,
+    means: PyReadonlyArray2<'_, f64>,
+    factors: PyReadonlyArrayDyn<'_, f64>,
+    covariance_type: &str,
+    counts: PyReadonlyArray1<'_, u64>,
+    seed: u64,
+    dims: (usize, usize),
+    color_dims: Vec<usize>,
+    x_cells: (f64, f64),
+    y_cells: (f64, f64),
+    mut image: PyReadwriteArray2<'_, i64>,
+    colours: Option<PyReadwriteArray3<'_, f64>>,
+) -> PyResult<()> {
+    let gaussians = gaussians(&means, &factors, covariance_type)?;
+    let counts = contiguous("counts", &counts)?;
+    let (height, width) = (image.shape()[0], image.shape()[1]);
+    let mut colours = colours;
+    let expected = [height, width, color_dims.len()];
+    let colours: &mut [f64] = match colours.as_mut() {
+        None if color_dims.is_empty() => &mut [],
+        Some(out) if out.shape() == expected => out.as_slice_mut()?,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "colours must have shape {expected:?} for {} color_dims, got {:?}",
+                color_dims.len(),
+                other.map(|out| out.shape().to_vec())
+            )))
+        }
+    };
+    let splat = Splat {
+        dims: [dims.0, dims.1],
+        color_dims: &color_dims,
+        columns: Cells::new(x_cells.0, x_cells.1, width)?,
+        rows: Cells::new(y_cells.0, y_cells.1, height)?,
+    };
+    let image = image.as_slice_mut()?;
+    run(py, || {
+        sample::sample_image(&gaussians, counts, seed, &splat, image, colours)
+    })
+}
+
 /// Number of worker threads the kernels use (set with RAYON_NUM_THREADS before first use).
 #[pyfunction]
 fn num_threads() -> PyResult<usize> {
@@ -451,6 +568,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conditional_mean, m)?)?;
     m.add_function(wrap_pyfunction!(conditional_mean_grid, m)?)?;
     m.add_function(wrap_pyfunction!(candidate_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_points, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_image, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     Ok(())
 }

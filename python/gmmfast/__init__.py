@@ -10,6 +10,7 @@ from ._density import label_grid, log_density_grid, predict, predict_proba, scor
 from ._grid import Grid
 from ._io import load, save
 from ._mixture import Mixture
+from ._sampling import sample, sample_image
 
 __all__ = [
     "Grid",
@@ -22,6 +23,8 @@ __all__ = [
     "log_density_grid",
     "predict",
     "predict_proba",
+    "sample",
+    "sample_image",
     "save",
     "score_samples",
 ]

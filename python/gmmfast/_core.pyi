@@ -4,6 +4,8 @@ Every kernel takes a mixture in canonical form — ``log_const`` (K,), ``means``
 ``prec_chol`` (K, d, d), all C-contiguous float64 — and writes into a caller-allocated ``out``.
 Grid kernels take the pixel centres of the whole grid (``xs``, ``ys``) and fill the window of
 ``out``'s shape whose first pixel is grid pixel ``origin`` = (row, column).
+The samplers take the means and the covariance factors of ``gmmfast._sampling`` instead, and a
+64-bit seed.
 """
 
 import numpy as np
@@ -19,6 +21,9 @@ __all__ = [
     "num_threads",
     "predict",
     "predict_proba",
+    "sample",
+    "sample_counts",
+    "sample_image",
     "score_samples",
 ]
 
@@ -101,5 +106,33 @@ def candidate_counts(
     rtol: float = 0.0,
     kind: str = "density",
     origin: tuple[int, int] = ...,
+) -> None: ...
+def sample_counts(
+    weights: npt.NDArray[np.float64],
+    n_samples: int,
+    seed: int,
+    out: npt.NDArray[np.uint64],
+) -> None: ...
+def sample(
+    means: npt.NDArray[np.float64],
+    factors: npt.NDArray[np.float64],
+    covariance_type: str,
+    counts: npt.NDArray[np.uint64],
+    seed: int,
+    x: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int64],
+) -> None: ...
+def sample_image(
+    means: npt.NDArray[np.float64],
+    factors: npt.NDArray[np.float64],
+    covariance_type: str,
+    counts: npt.NDArray[np.uint64],
+    seed: int,
+    dims: tuple[int, int],
+    color_dims: list[int],
+    x_cells: tuple[float, float],
+    y_cells: tuple[float, float],
+    image: npt.NDArray[np.int64],
+    colours: npt.NDArray[np.float64] | None,
 ) -> None: ...
 def num_threads() -> int: ...

@@ -17,7 +17,8 @@ from ._conditional import ConditionalParts, check_given, conditional_parts
 from ._density import _check_grid
 from ._grid import Grid
 from ._model import as_mixture, marginal_form, scoring_form
-from ._validation import check_points
+from ._sampling import check_n_samples, covariance_factors, pixel_cells, seed_from
+from ._validation import check_dims, check_points
 
 DEFAULT_CHUNK = 4096
 
@@ -176,3 +177,119 @@ def conditional_mean_grid(
         mean[rows] = m.reshape(-1, grid.width, len(parts.rest))
         std[rows] = s.reshape(-1, grid.width, len(parts.rest))
     return (mean, std) if return_std else mean
+
+
+def _sample_chunks(model, n_samples, random_state, chunk_size: int):
+    """Yields (component, samples of shape (m, d)) in output order, at most ``chunk_size`` rows
+    at a time: the multinomial counts, then each component's draws μ_k + z L_kᵀ (standard
+    deviations times z for 'diag' and 'spherical') from one NumPy ``Generator``."""
+    mixture = as_mixture(model)
+    n = check_n_samples(n_samples)
+    rng = np.random.default_rng(seed_from(random_state))
+    weights = np.asarray(mixture.weights)
+    # NumPy insists that the probabilities sum to 1 within 1e-12; a Mixture's need only be
+    # within 1e-8 (scikit-learn's tolerance).
+    counts = rng.multinomial(n, weights / weights.sum())
+    factors = covariance_factors(mixture)
+    for k, count in enumerate(counts):
+        mean = mixture.means[k]
+        for rows in _chunks(int(count), chunk_size):
+            z = rng.standard_normal((rows.stop - rows.start, mixture.n_features))
+            if mixture.covariance_type == "full":
+                yield k, mean + z @ factors[k].T
+            elif mixture.covariance_type == "tied":
+                yield k, mean + z @ factors.T
+            else:
+                yield k, mean + z * factors[k]
+
+
+def sample(model, n_samples=1, random_state=None, chunk_size: int = DEFAULT_CHUNK) -> tuple:
+    """Reference of :func:`gmmfast.sample`: ``(X (n, d) float64, labels (n,) int64)``.
+
+    The same distribution and layout (grouped by component), drawn with NumPy's generator
+    seeded by the same 64-bit seed: the numbers differ from the compiled ones.
+    """
+    pieces = list(_sample_chunks(model, n_samples, random_state, chunk_size))
+    X = np.concatenate([x for _, x in pieces])
+    labels = np.concatenate([np.full(len(x), k, dtype=np.int64) for k, x in pieces])
+    return X, labels
+
+
+class _Binner:
+    """Accumulates samples into a count image and per-pixel colour sums, in sample order."""
+
+    def __init__(self, grid: Grid, dims: tuple, color_dims: tuple | None):
+        self.grid, self.dims, self.color_dims = grid, dims, color_dims
+        self.cells = pixel_cells(grid)
+        self.counts = np.zeros(grid.size, dtype=np.int64)
+        self.sums = None if color_dims is None else np.zeros((grid.size, len(color_dims)))
+
+    def _index(self, values: np.ndarray, cells: tuple, n: int) -> tuple:
+        start, scale = cells
+        u = (values - start) * scale + 0.5  # the same operations as the kernel
+        inside = (u >= 0) & (u < n)
+        return np.floor(np.where(inside, u, 0.0)).astype(np.int64), inside
+
+    def add(self, X: np.ndarray) -> None:
+        column, in_x = self._index(X[:, self.dims[0]], self.cells[0], self.grid.width)
+        row, in_y = self._index(X[:, self.dims[1]], self.cells[1], self.grid.height)
+        inside = in_x & in_y
+        pixel = row[inside] * self.grid.width + column[inside]
+        self.counts += np.bincount(pixel, minlength=self.grid.size)
+        if self.sums is not None:
+            # ufunc.at adds one sample after the other, so each pixel sums its colours in
+            # sample order starting from 0, as the kernel does.
+            np.add.at(self.sums, pixel, X[inside][:, list(self.color_dims)])
+
+    def result(self):
+        counts = self.counts.reshape(self.grid.shape)
+        if self.sums is None:
+            return counts
+        filled = self.counts > 0
+        means = np.full(self.sums.shape, np.nan)
+        means[filled] = self.sums[filled] / self.counts[filled, np.newaxis]
+        return means.reshape((*self.grid.shape, len(self.color_dims))), counts
+
+
+def bin_samples(X, grid: Grid, dims=(0, 1), color_dims=None, chunk_size: int = DEFAULT_CHUNK):
+    """Bins the rows of ``X`` (n, d) into the pixels of ``grid`` with the cell rule of
+    :func:`gmmfast.sample_image`: the count image (height, width) int64, or with
+    ``color_dims`` ``(mean_colours (height, width, len(color_dims)), counts)``.
+
+    ``bin_samples(gmmfast.sample(model, n, random_state=seed)[0], grid, ...)`` equals
+    ``gmmfast.sample_image(model, n, grid, ..., random_state=seed)`` exactly (the colour means
+    bitwise: both add each pixel's samples in row order).
+    """
+    grid = _check_grid(grid)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"X must have shape (n_samples, n_features), got shape {X.shape}")
+    dims = check_dims(dims, X.shape[1], length=2)
+    if color_dims is not None:
+        color_dims = check_dims(color_dims, X.shape[1], name="color_dims")
+    binner = _Binner(grid, dims, color_dims)
+    for rows in _chunks(X.shape[0], chunk_size):
+        binner.add(X[rows])
+    return binner.result()
+
+
+def sample_image(
+    model,
+    n_samples,
+    grid: Grid,
+    dims=(0, 1),
+    color_dims=None,
+    random_state=None,
+    chunk_size: int = DEFAULT_CHUNK,
+):
+    """Reference of :func:`gmmfast.sample_image`: :func:`sample`'s draws binned as
+    :func:`bin_samples` does, chunk by chunk (memory O(chunk_size + grid))."""
+    grid = _check_grid(grid)
+    d = as_mixture(model).n_features
+    dims = check_dims(dims, d, length=2)
+    if color_dims is not None:
+        color_dims = check_dims(color_dims, d, name="color_dims")
+    binner = _Binner(grid, dims, color_dims)
+    for _, X in _sample_chunks(model, n_samples, random_state, chunk_size):
+        binner.add(X)
+    return binner.result()

@@ -1,0 +1,242 @@
+"""Samples from a mixture, and samples scattered straight into the pixels of an image."""
+
+from __future__ import annotations
+
+import numbers
+import secrets
+
+import numpy as np
+
+from . import _core
+from ._density import _check_grid
+from ._grid import Grid
+from ._mixture import Mixture
+from ._model import as_mixture
+from ._validation import check_dims, check_int, empty
+
+# Counts are int64 (labels, count images): more samples than this cannot be counted.
+MAX_SAMPLES = 2**63 - 1
+
+
+def check_n_samples(n_samples) -> int:
+    """Return ``n_samples`` as an int in [1, 2**63 - 1].
+
+    ``ValueError`` for anything else, non-integers included (as scikit-learn's ``sample()``
+    raises ``ValueError`` for ``n_samples < 1``; a float such as ``1e9`` is refused rather than
+    rounded).
+    """
+    try:
+        n = check_int(n_samples, "n_samples", minimum=1)
+    except TypeError:
+        hint = " (write int(...) or 10**k for a float)" if isinstance(n_samples, float) else ""
+        raise ValueError(
+            f"n_samples must be an integer >= 1, got {n_samples!r} "
+            f"({type(n_samples).__name__}){hint}"
+        ) from None
+    if n > MAX_SAMPLES:
+        raise ValueError(f"n_samples must be at most 2**63 - 1, got {n}")
+    return n
+
+
+def seed_from(random_state) -> int:
+    """The 64-bit seed of a ``random_state`` argument, as in :func:`sample`.
+
+    ``None``: fresh entropy from the operating system. An int in [0, 2**64): that seed. A
+    ``numpy.random.Generator``: one draw ``integers(0, 2**63)``. A ``numpy.random.RandomState``:
+    one draw ``randint(0, 2**63 - 1)``. Drawing from a generator advances it, so two calls with
+    the same generator give different samples, as two calls of a scikit-learn estimator's
+    ``sample()`` do. Anything else is a ``ValueError``, as in
+    ``sklearn.utils.check_random_state``.
+    """
+    if random_state is None:
+        return secrets.randbits(64)
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**63 - 1, dtype=np.int64))
+    if isinstance(random_state, numbers.Integral) and not isinstance(
+        random_state, (bool, np.bool_)
+    ):
+        seed = int(random_state)
+        if not 0 <= seed < 2**64:
+            raise ValueError(f"an int random_state must be in [0, 2**64), got {seed}")
+        return seed
+    raise ValueError(
+        f"{random_state!r} cannot be used as random_state: expected None, an int in "
+        f"[0, 2**64), a numpy.random.Generator or a numpy.random.RandomState"
+    )
+
+
+def covariance_factors(mixture: Mixture) -> np.ndarray:
+    """What the sampler multiplies standard normals by, in the layout of the covariance type.
+
+    'full': the lower Cholesky factors L_k of the covariances (K, d, d), Σ_k = L_k L_kᵀ;
+    'tied': the one factor (d, d); 'diag': the standard deviations (K, d); 'spherical': the
+    standard deviations (K,).
+    """
+    cov = mixture.covariances
+    if mixture.covariance_type in ("full", "tied"):
+        return np.ascontiguousarray(np.linalg.cholesky(cov))
+    return np.ascontiguousarray(np.sqrt(cov))
+
+
+def pixel_cells(grid: Grid) -> tuple:
+    """``((x_start, x_scale), (y_start, y_scale))``: the cells :func:`sample_image` bins into.
+
+    A value v falls in column ``floor((v − x_start)·x_scale + ½)`` when that is in
+    ``[0, width)``, and in no column otherwise (rows likewise). See :func:`sample_image` for
+    the rule; this function is its single definition, shared with :mod:`gmmfast.reference`.
+    """
+    x_scale = _scale(grid.x_range, grid.width, "x_range", "width")
+    y_scale = _scale(grid.y_range, grid.height, "y_range", "height")
+    # A side of one pixel borrows the size of the other side's pixels (square pixels), or is
+    # 1 unit wide when both sides have one pixel.
+    if x_scale is None:
+        x_scale = 1.0 if y_scale is None else abs(y_scale)
+    if y_scale is None:
+        y_scale = abs(x_scale)
+    return (grid.x_range[0], x_scale), (grid.y_range[0], y_scale)
+
+
+def _scale(value_range: tuple, n: int, name: str, side: str) -> float | None:
+    """1 / pixel spacing of a side of ``n`` pixels, sign included; None for one pixel."""
+    if n == 1:
+        return None
+    start, stop = value_range
+    extent = stop - start
+    if extent == 0:
+        raise ValueError(
+            f"sample_image needs pixels of non-zero size, but {name}={value_range} has zero "
+            f"extent for {side}={n}: every pixel centre of that side is the same point"
+        )
+    with np.errstate(over="ignore", divide="ignore"):
+        scale = np.float64(n - 1) / np.float64(extent)
+    if not (np.isfinite(extent) and np.isfinite(scale) and scale != 0):
+        raise ValueError(
+            f"sample_image cannot bin into pixels of size {extent / (n - 1)!r} "
+            f"({name}={value_range}, {side}={n})"
+        )
+    return float(scale)
+
+
+def _counts(mixture: Mixture, n: int, seed: int) -> np.ndarray:
+    counts = empty((mixture.n_components,), dtype=np.uint64)
+    _core.sample_counts(mixture.weights, n, seed, counts)
+    return counts
+
+
+def sample(model, n_samples=1, random_state=None) -> tuple:
+    """Draw samples from the mixture, like the estimator's ``sample(n_samples)``.
+
+    Parameters
+    ----------
+    model : GaussianMixture, BayesianGaussianMixture or Mixture (fitted)
+        A ``BayesianGaussianMixture`` is sampled through its plug-in mixture (``weights_``,
+        ``means_``, ``covariances_``), as its own ``sample()`` does.
+    n_samples : int >= 1, default=1
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
+        ``None`` draws fresh entropy; an int in [0, 2**64) is the seed; a generator gives one
+        draw that becomes the seed (see :func:`seed_from`).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+        Grouped by component, component 0 first, as scikit-learn returns them. The number of
+        samples of each component is drawn from the multinomial of the weights, and each
+        component's samples are μ_k + L_k z with z standard normal (L_k the Cholesky factor of
+        Σ_k; per-feature standard deviations for 'diag' and 'spherical').
+    labels : ndarray of shape (n_samples,), int64
+        The component of each sample (non-decreasing).
+
+    The same seed gives bitwise the same samples on every call and for any number of threads
+    (``RAYON_NUM_THREADS``); the random stream is gmmfast's own (ChaCha8), so the samples are
+    not those scikit-learn would draw with the same seed, only from the same distribution.
+    ``ValueError`` for ``n_samples`` that is not an integer >= 1 and for a bad
+    ``random_state``; ``MemoryError`` when the output does not fit in memory.
+    """
+    mixture = as_mixture(model)
+    n = check_n_samples(n_samples)
+    seed = seed_from(random_state)
+    factors = covariance_factors(mixture)
+    counts = _counts(mixture, n, seed)
+    X = empty((n, mixture.n_features))
+    labels = empty((n,), dtype=np.int64)
+    _core.sample(mixture.means, factors, mixture.covariance_type, counts, seed, X, labels)
+    return X, labels
+
+
+def sample_image(model, n_samples, grid: Grid, dims=(0, 1), color_dims=None, random_state=None):
+    """Draw ``n_samples`` samples and scatter them into the pixels of ``grid``.
+
+    The samples are exactly those ``sample(model, n_samples, random_state)`` returns for the
+    same seed, drawn in bounded batches and binned without ever being stored all at once: the
+    memory used is the output plus about 10 MB (more with many threads), for any
+    ``n_samples`` (1e9 runs, slowly).
+
+    Parameters
+    ----------
+    model : GaussianMixture, BayesianGaussianMixture or Mixture (fitted)
+    n_samples : int >= 1
+    grid : Grid
+    dims : pair of int, default=(0, 1)
+        The features that give a sample's x (column) and y (row).
+    color_dims : sequence of int, optional
+        Distinct features to average per pixel, e.g. (2, 3, 4) for the (r, g, b) of a colour
+        model. They may include ``dims``.
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
+        As for :func:`sample`.
+
+    Returns
+    -------
+    counts : ndarray of shape (grid.height, grid.width), int64
+        Without ``color_dims``: the number of samples in each pixel.
+    (mean_colours, counts) : with ``color_dims``
+        ``mean_colours`` of shape (grid.height, grid.width, len(color_dims)), float64: the mean
+        of the ``color_dims`` features of the samples in each pixel, NaN where none landed.
+        Colours are not clipped: a Gaussian's samples leave the valid range (0–255 for image
+        colours), and clipping belongs to whoever turns the means into an image.
+
+    Binning: a sample goes to the pixel whose centre (``grid.xs``, ``grid.ys``) is nearest on
+    each axis. A side of n ≥ 2 pixels over ``(start, stop)`` has spacing
+    s = (stop − start)/(n − 1) (negative for a reversed range), and pixel j's cell is
+    [centre − s/2, centre + s/2) in index direction: column
+    ``floor((x − start)·(n − 1)/(stop − start) + ½)``, the factor rounded once to a float, if
+    it lies in [0, n), else the sample is dropped (a value exactly between two centres goes to
+    the higher index). A side of one pixel has square pixels: its cell is centred on the
+    range's start and as wide as the other side's spacing, or 1 unit when the grid is 1 × 1
+    (the default ``Grid(1, 1)`` puts the pixel at 0 with cell [−½, ½)). A side of n ≥ 2
+    pixels whose range has zero extent (every centre at the same point) has no cells:
+    ``ValueError`` (also for a spacing too small or too large to invert in float64).
+
+    The counts sum to the number of samples that fell inside the grid. Per-pixel colour sums
+    are accumulated in the order of ``sample``'s output, so the result is bitwise the same for
+    any number of threads and equals binning ``sample()``'s output (see
+    :func:`gmmfast.reference.bin_samples`).
+    """
+    mixture = as_mixture(model)
+    n = check_n_samples(n_samples)
+    grid = _check_grid(grid)
+    d = mixture.n_features
+    dims = check_dims(dims, d, length=2)
+    if color_dims is not None:
+        color_dims = check_dims(color_dims, d, name="color_dims")
+    x_cells, y_cells = pixel_cells(grid)
+    seed = seed_from(random_state)
+    factors = covariance_factors(mixture)
+    counts = _counts(mixture, n, seed)
+    image = empty(grid.shape, dtype=np.int64)
+    colours = None if color_dims is None else empty((*grid.shape, len(color_dims)))
+    _core.sample_image(
+        mixture.means,
+        factors,
+        mixture.covariance_type,
+        counts,
+        seed,
+        dims,
+        list(color_dims or ()),
+        x_cells,
+        y_cells,
+        image,
+        colours,
+    )
+    return image if colours is None else (colours, image)
