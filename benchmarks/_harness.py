@@ -8,6 +8,8 @@ counts every allocation — NumPy's, Rust's, numba's — not only those Python's
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import os
 import platform
@@ -23,6 +25,13 @@ def _status_kib(key: str) -> int:
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     raise RuntimeError(f"{key} not in /proc/self/status")
+
+
+def _release_free_memory() -> None:
+    """Give memory that glibc keeps after frees back to the system, so that the next peak
+    counts everything a run allocates rather than only what it could not reuse."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _reset_peak() -> bool:
@@ -53,6 +62,7 @@ def measure(name: str, function, repeat: int = 5, warmup: int = 1, note: str = "
     result = Result(name, note=note)
     for _ in range(repeat):
         gc.collect()
+        _release_free_memory()
         can_reset = _reset_peak()
         before = _status_kib("VmRSS")
         start = time.perf_counter()

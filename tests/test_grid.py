@@ -60,7 +60,9 @@ def test_non_integer_sides_are_type_errors(width):
         gmmfast.Grid(width, 3)
 
 
-@pytest.mark.parametrize("bad", [(0.0, np.nan), (0.0, np.inf), (1.0,), (1, 2, 3), "ab", 5])
+@pytest.mark.parametrize(
+    "bad", [(0.0, np.nan), (0.0, np.inf), (1.0,), (1, 2, 3), "ab", 5, (-1e308, 1e308)]
+)
 def test_bad_ranges_are_value_errors(bad):
     with pytest.raises(ValueError, match="x_range"):
         gmmfast.Grid(3, 3, x_range=bad)

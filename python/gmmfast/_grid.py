@@ -19,6 +19,8 @@ def _check_range(value, name: str, default: tuple) -> tuple:
         raise ValueError(f"{name} must be a pair of numbers (start, stop), got {value!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name} must be finite, got {(lo, hi)}")
+    if not math.isfinite(hi - lo):
+        raise ValueError(f"{name} spans more than float64 can hold: {(lo, hi)}")
     return (lo, hi)
 
 

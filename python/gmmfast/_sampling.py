@@ -87,15 +87,17 @@ def pixel_cells(grid: Grid) -> tuple:
     ``[0, width)``, and in no column otherwise (rows likewise). See :func:`sample_image` for
     the rule; this function is its single definition, shared with :mod:`gmmfast.reference`.
     """
-    x_scale = _scale(grid.x_range, grid.width, "x_range", "width")
-    y_scale = _scale(grid.y_range, grid.height, "y_range", "height")
+    # A window of a grid keeps the pixel size of the whole grid.
+    whole = grid.whole
+    x_scale = _scale(whole.x_range, whole.width, "x_range", "width")
+    y_scale = _scale(whole.y_range, whole.height, "y_range", "height")
     # A side of one pixel borrows the size of the other side's pixels (square pixels), or is
     # 1 unit wide when both sides have one pixel.
     if x_scale is None:
         x_scale = 1.0 if y_scale is None else abs(y_scale)
     if y_scale is None:
         y_scale = abs(x_scale)
-    return (grid.x_range[0], x_scale), (grid.y_range[0], y_scale)
+    return (float(grid.xs[0]), x_scale), (float(grid.ys[0]), y_scale)
 
 
 def _scale(value_range: tuple, n: int, name: str, side: str) -> float | None:
