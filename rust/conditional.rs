@@ -24,7 +24,7 @@
 use crate::cull::Culling;
 use crate::density::{peak, NEGLIGIBLE};
 use crate::error::{check_len, KernelError};
-use crate::evaluate::{for_each_pixel, for_each_point, Store};
+use crate::evaluate::{for_each_pixel, for_each_point, Reducer, Store};
 use crate::fastmath::weights_into;
 use crate::grid::{Axes, Window};
 use crate::mixture::{Mixture, Planar};
@@ -284,8 +284,154 @@ pub fn conditional_mean_points(
     for_each_point(marginal, x, m, mean, std, init, reduce)
 }
 
+/// Scratch space of [`ConditionalGrid`]: the sub-tile's regressions laid out for the pixel
+/// loop, and the pixel's sums.
+struct GridScratch {
+    /// Row i (4m values) for candidate i: a = μ_r + G (c − μ_g), the regression at the
+    /// sub-tile's centre c; the two columns of G; the conditional variances.
+    rows: Vec<f64>,
+    centre: [f64; 2],
+    w: Vec<f64>,
+    /// Σ w a, Σ w G[:, 0], Σ w G[:, 1] (3m values), then Σ w (v + (m_i − mean)²) (m values).
+    sums: Vec<f64>,
+    mean: Vec<f64>,
+}
+
+/// Conditional mean (and std) at every pixel of a grid whose (x, y) are the given features.
+struct ConditionalGrid<'a> {
+    reg: &'a Regression,
+    exact: f64,
+    rtol: f64,
+    with_std: bool,
+}
+
+impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
+    type State = GridScratch;
+
+    fn state(&self) -> GridScratch {
+        let m = self.reg.n_rest;
+        GridScratch {
+            rows: Vec::new(),
+            centre: [0.0; 2],
+            w: Vec::new(),
+            sums: vec![0.0; 4 * m],
+            mean: vec![0.0; m],
+        }
+    }
+
+    fn prepare(&self, st: &mut GridScratch, cands: &Planar, centre: [f64; 2]) {
+        let reg = self.reg;
+        let m = reg.n_rest;
+        st.centre = centre;
+        st.rows.clear();
+        for &k in &cands.index {
+            let mu_g = &reg.means_given[2 * k..2 * k + 2];
+            let gain = &reg.gain[2 * m * k..2 * m * (k + 1)];
+            let (dx, dy) = (centre[0] - mu_g[0], centre[1] - mu_g[1]);
+            for j in 0..m {
+                st.rows
+                    .push(reg.means_rest[m * k + j] + gain[2 * j] * dx + gain[2 * j + 1] * dy);
+            }
+            for j in 0..m {
+                st.rows.push(gain[2 * j]);
+            }
+            for j in 0..m {
+                st.rows.push(gain[2 * j + 1]);
+            }
+            st.rows.extend_from_slice(&reg.cond_var[m * k..m * (k + 1)]);
+        }
+    }
+
+    #[inline(always)]
+    fn pixel(
+        &self,
+        st: &mut GridScratch,
+        l: &[f64],
+        _: &Planar,
+        xy: [f64; 2],
+        mean_out: &mut [T],
+        std_out: &mut [T],
+    ) {
+        let m = self.reg.n_rest;
+        let n = l.len();
+        let pk = peak(l);
+        let cutoff = if self.rtol > 0.0 {
+            self.exact.max((self.rtol / 2.0).ln() - (n as f64).ln())
+        } else {
+            self.exact
+        };
+        st.w.resize(n, 0.0);
+        weights_into(l, pk.max, cutoff, &mut st.w);
+        st.w[pk.argmax] = 1.0;
+        // Sums in candidate order; a skipped candidate adds exact zeros (its weight is 0), so
+        // the sums are those over every component.
+        let (linear, second) = st.sums.split_at_mut(3 * m);
+        // The colour case (m = 3) and its neighbours get fixed-size accumulators that stay in
+        // vector registers; the arithmetic and its order are the same in every branch.
+        let total = match m {
+            1 => linear_sums::<3>(&st.w, &st.rows, 4 * m, linear),
+            2 => linear_sums::<6>(&st.w, &st.rows, 4 * m, linear),
+            3 => linear_sums::<9>(&st.w, &st.rows, 4 * m, linear),
+            4 => linear_sums::<12>(&st.w, &st.rows, 4 * m, linear),
+            _ => linear_sums_dyn(&st.w, &st.rows, 4 * m, linear),
+        };
+        let (dx, dy) = (xy[0] - st.centre[0], xy[1] - st.centre[1]);
+        for j in 0..m {
+            let value = (linear[j] + dx * linear[m + j] + dy * linear[2 * m + j]) / total;
+            st.mean[j] = value;
+            mean_out[j] = T::store(value);
+        }
+        if !self.with_std {
+            return;
+        }
+        second.fill(0.0);
+        for (&w, row) in st.w.iter().zip(st.rows.chunks_exact(4 * m)) {
+            for j in 0..m {
+                let mean_i = row[j] + row[m + j] * dx + row[2 * m + j] * dy;
+                let dev = mean_i - st.mean[j];
+                second[j] += w * (row[3 * m + j] + dev * dev);
+            }
+        }
+        for j in 0..m {
+            std_out[j] = T::store((second[j] / total).sqrt());
+        }
+    }
+}
+
+/// Σ_i w_i rows[i][..L] into `out` (len L) and returns Σ_i w_i, both in candidate order.
+#[inline(always)]
+fn linear_sums<const L: usize>(w: &[f64], rows: &[f64], stride: usize, out: &mut [f64]) -> f64 {
+    let mut acc = [0.0; L];
+    let mut total = 0.0;
+    for (&wi, row) in w.iter().zip(rows.chunks_exact(stride)) {
+        total += wi;
+        for (a, &v) in acc.iter_mut().zip(&row[..L]) {
+            *a += wi * v;
+        }
+    }
+    out.copy_from_slice(&acc);
+    total
+}
+
+/// [`linear_sums`] for any length (`out.len()`).
+fn linear_sums_dyn(w: &[f64], rows: &[f64], stride: usize, out: &mut [f64]) -> f64 {
+    let len = out.len();
+    out.fill(0.0);
+    let mut total = 0.0;
+    for (&wi, row) in w.iter().zip(rows.chunks_exact(stride)) {
+        total += wi;
+        for (a, &v) in out.iter_mut().zip(&row[..len]) {
+            *a += wi * v;
+        }
+    }
+    total
+}
+
 /// The same at every pixel centre of `window`, the pixel's (x, y) being the two given
 /// features: `mean` and `std` have shape (window height, width, m); `std` may be empty.
+///
+/// Each sub-tile of pixels evaluates its candidates' regressions once, at its centre c, and
+/// each pixel adds G (x − c): the same values as [`conditional_mean_points`] to rounding.
 ///
 /// `rtol` = 0 is exact and culls only what the reduction skips anyway (bitwise the result of
 /// evaluating every component). With `rtol` > 0, tile culling drops components whose weights
@@ -303,28 +449,16 @@ pub fn conditional_mean_grid<T: Store>(
     std: &mut [T],
 ) -> Result<(), KernelError> {
     reg.check_marginal(marginal.len(), 2)?;
-    let m = reg.n_rest;
-    let exact = exact_cutoff(reg.n_components);
-    // The budget is split: half for culling blocks of pixels, half for skipping, at each
-    // pixel, terms below (rtol/2)/n of the largest among its n candidates.
-    let culling = grid_culling(reg.n_components, rtol);
-    let with_std = !std.is_empty();
-    let init = || Scratch::new(m);
-    let reduce = |scratch: &mut Scratch,
-                  l: &[f64],
-                  cands: &Planar,
-                  xy: [f64; 2],
-                  mean: &mut [T],
-                  std: &mut [T]| {
-        let cutoff = if rtol > 0.0 {
-            exact.max((rtol / 2.0).ln() - (l.len() as f64).ln())
-        } else {
-            exact
-        };
-        moments(reg, l, |i| cands.index[i], &xy, cutoff, with_std, scratch);
-        scratch.store(mean, std);
+    let reducer = ConditionalGrid {
+        reg,
+        exact: exact_cutoff(reg.n_components),
+        rtol,
+        with_std: !std.is_empty(),
     };
-    for_each_pixel(marginal, axes, window, &culling, m, mean, std, init, reduce)
+    let culling = grid_culling(reg.n_components, rtol);
+    for_each_pixel(
+        marginal, axes, window, &culling, reg.n_rest, mean, std, &reducer,
+    )
 }
 
 #[cfg(test)]
@@ -425,8 +559,9 @@ mod tests {
             .collect();
         let (mut mean, mut std) = (vec![0.0; 40 * 35 * 3], vec![0.0; 40 * 35 * 3]);
         conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean, &mut std).unwrap();
-        assert_eq!(grid_mean, mean);
-        assert_eq!(grid_std, std);
+        for (a, b) in grid_mean.iter().zip(&mean).chain(grid_std.iter().zip(&std)) {
+            assert!((a - b).abs() <= 1e-13 * (1.0 + b.abs()), "{a} vs {b}");
+        }
         let mut mean_only = vec![0.0; 40 * 35 * 3];
         conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean_only, &mut []).unwrap();
         assert_eq!(mean_only, mean);

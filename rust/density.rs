@@ -17,7 +17,7 @@
 
 use crate::cull::Culling;
 use crate::error::KernelError;
-use crate::evaluate::{for_each_pixel, for_each_point, Store};
+use crate::evaluate::{for_each_pixel, for_each_point, Reducer, Store};
 use crate::fastmath::weights_into;
 use crate::grid::{Axes, Window};
 use crate::mixture::{Mixture, Planar};
@@ -139,6 +139,68 @@ pub fn predict_points(mixture: &Mixture, x: &[f64], out: &mut [i64]) -> Result<(
     )
 }
 
+/// Log-sum-exp at every pixel.
+struct LogDensity;
+
+impl<T: Store> Reducer<T> for LogDensity {
+    type State = Vec<f64>;
+    fn state(&self) -> Vec<f64> {
+        Vec::new()
+    }
+    #[inline(always)]
+    fn pixel(
+        &self,
+        w: &mut Vec<f64>,
+        l: &[f64],
+        _: &Planar,
+        _: [f64; 2],
+        out: &mut [T],
+        _: &mut [T],
+    ) {
+        out[0] = T::store(log_sum_exp(l, peak(l), w));
+    }
+}
+
+/// Arg-max at every pixel.
+struct Label;
+
+impl Reducer<i64> for Label {
+    type State = ();
+    fn state(&self) {}
+    #[inline(always)]
+    fn pixel(
+        &self,
+        _: &mut (),
+        l: &[f64],
+        cands: &Planar,
+        _: [f64; 2],
+        out: &mut [i64],
+        _: &mut [i64],
+    ) {
+        // A sub-tile always keeps at least one candidate: the one with the best lower bound.
+        out[0] = cands.index.get(peak(l).argmax).map_or(0, |&k| k as i64);
+    }
+}
+
+/// The number of candidates at every pixel.
+struct Count;
+
+impl Reducer<i64> for Count {
+    type State = ();
+    fn state(&self) {}
+    fn pixel(
+        &self,
+        _: &mut (),
+        l: &[f64],
+        _: &Planar,
+        _: [f64; 2],
+        out: &mut [i64],
+        _: &mut [i64],
+    ) {
+        out[0] = l.len() as i64;
+    }
+}
+
 /// Log-density of a two-feature mixture at every pixel centre of `window` into `out`
 /// (window height × width).
 ///
@@ -156,10 +218,6 @@ pub fn log_density_grid<T: Store>(
         threshold: NEGLIGIBLE,
         rtol,
     };
-    let reduce =
-        |w: &mut Vec<f64>, l: &[f64], _: &Planar, _: [f64; 2], slot: &mut [T], _: &mut [T]| {
-            slot[0] = T::store(log_sum_exp(l, peak(l), w));
-        };
     for_each_pixel(
         mixture,
         axes,
@@ -168,8 +226,7 @@ pub fn log_density_grid<T: Store>(
         1,
         out,
         &mut [],
-        Vec::new,
-        reduce,
+        &LogDensity,
     )
 }
 
@@ -188,22 +245,7 @@ pub fn label_grid(
         threshold: NEGLIGIBLE,
         rtol,
     };
-    let reduce =
-        |_: &mut (), l: &[f64], cands: &Planar, _: [f64; 2], slot: &mut [i64], _: &mut [i64]| {
-            // A sub-tile always keeps at least one candidate: the one with the best lower bound.
-            slot[0] = cands.index.get(peak(l).argmax).map_or(0, |&k| k as i64);
-        };
-    for_each_pixel(
-        mixture,
-        axes,
-        window,
-        &culling,
-        1,
-        out,
-        &mut [],
-        || (),
-        reduce,
-    )
+    for_each_pixel(mixture, axes, window, &culling, 1, out, &mut [], &Label)
 }
 
 /// How many components the grid kernels evaluate at each pixel of `window` (its sub-tile's
@@ -215,21 +257,7 @@ pub fn candidate_counts(
     culling: &Culling,
     out: &mut [i64],
 ) -> Result<(), KernelError> {
-    let count =
-        |_: &mut (), l: &[f64], _: &Planar, _: [f64; 2], slot: &mut [i64], _: &mut [i64]| {
-            slot[0] = l.len() as i64;
-        };
-    for_each_pixel(
-        mixture,
-        axes,
-        window,
-        culling,
-        1,
-        out,
-        &mut [],
-        || (),
-        count,
-    )
+    for_each_pixel(mixture, axes, window, culling, 1, out, &mut [], &Count)
 }
 
 #[cfg(test)]

@@ -67,18 +67,39 @@ where
     Ok(())
 }
 
-/// Runs `f(state, l, candidates, (x, y), slot, extra_slot)` for every pixel of `window`,
-/// where `candidates` are the components that may matter in the pixel's sub-tile (see
-/// [`crate::cull`]; culled twice: per tile over all components with the exact rule, then per
-/// sub-tile over the tile's candidates with `culling`), `l` their log-densities at the pixel
-/// centre (x, y) in component order, `slot` the pixel's `channels` values of `out` and
-/// `extra_slot` those of `extra` (or empty). `state` is scratch space made by `init` once per
-/// tile.
+/// What a grid kernel does with the log-densities of a pixel's candidates.
+///
+/// The driver calls [`Reducer::prepare`] once per sub-tile with its candidates (positions
+/// in component order, `cands.index` their component numbers) and the centre of the
+/// sub-tile's bounding box, then [`Reducer::pixel`] for each of its pixels.
+pub trait Reducer<T>: Sync {
+    /// Scratch space, made once per tile.
+    type State;
+    fn state(&self) -> Self::State;
+    #[inline(always)]
+    fn prepare(&self, _state: &mut Self::State, _cands: &Planar, _centre: [f64; 2]) {}
+    /// Writes the pixel's `channels` values into `slot` and, if it is not empty, `extra`.
+    /// `l[i]` is candidate i's log-density at the pixel centre `xy`.
+    fn pixel(
+        &self,
+        state: &mut Self::State,
+        l: &[f64],
+        cands: &Planar,
+        xy: [f64; 2],
+        slot: &mut [T],
+        extra: &mut [T],
+    );
+}
+
+/// Runs `reducer` over every pixel of `window`: per tile, the components that may matter are
+/// selected (see [`crate::cull`]; over all components with the exact rule, then per sub-tile
+/// over the tile's candidates with `culling`), and each pixel's candidates are evaluated at its
+/// centre. `out` holds `channels` values per window pixel, `extra` the same layout or nothing.
 ///
 /// Candidates depend on the grid's tiles only, never on `window`, so a pixel's value does not
 /// depend on the window it is computed in.
 #[allow(clippy::too_many_arguments)]
-pub fn for_each_pixel<T, S, I, F>(
+pub fn for_each_pixel<T, R>(
     mixture: &Planar,
     axes: &Axes,
     window: &Window,
@@ -86,13 +107,11 @@ pub fn for_each_pixel<T, S, I, F>(
     channels: usize,
     out: &mut [T],
     extra: &mut [T],
-    init: I,
-    f: F,
+    reducer: &R,
 ) -> Result<(), KernelError>
 where
     T: Send,
-    I: Fn() -> S + Sync,
-    F: Fn(&mut S, &[f64], &Planar, [f64; 2], &mut [T], &mut [T]) + Sync,
+    R: Reducer<T>,
 {
     let everything: Vec<usize> = (0..mixture.len()).collect();
     let exact = Culling {
@@ -109,16 +128,16 @@ where
             let in_tile = select(mixture, &everything, &axes.bounds(tile), &exact);
             let mut cands = Planar::with_capacity(in_tile.len());
             let mut l = Vec::with_capacity(in_tile.len());
-            let mut state = init();
+            let mut state = reducer.state();
             for sub in tile.split(SUBTILE) {
                 let part = sub.clip(window);
                 if part.is_empty() {
                     continue;
                 }
-                mixture.subset_into(
-                    &select(mixture, &in_tile, &axes.bounds(&sub), culling),
-                    &mut cands,
-                );
+                let rect = axes.bounds(&sub);
+                mixture.subset_into(&select(mixture, &in_tile, &rect, culling), &mut cands);
+                let centre = [0.5 * (rect.x[0] + rect.x[1]), 0.5 * (rect.y[0] + rect.y[1])];
+                reducer.prepare(&mut state, &cands, centre);
                 l.resize(cands.len(), 0.0);
                 let mut pixels = SubTile {
                     axes,
@@ -128,7 +147,7 @@ where
                     state: &mut state,
                     band: &mut band,
                     extra_band: &mut extra_band,
-                    f: &f,
+                    reducer,
                 };
                 pixels.run();
             }
@@ -140,21 +159,18 @@ where
 /// has them, with AVX2 instructions (twice the vector width for the component loops). Both
 /// use the same additions and multiplications in the same order (no fused multiply-add), so
 /// they give bitwise the same results.
-struct SubTile<'a, 'b, 'c, T, S, F> {
+struct SubTile<'a, 'b, 'c, T, R: Reducer<T>> {
     axes: &'a Axes<'a>,
     part: &'a Block,
     cands: &'a Planar,
     l: &'a mut Vec<f64>,
-    state: &'a mut S,
+    state: &'a mut R::State,
     band: &'a mut BandView<'b, T>,
     extra_band: &'a mut BandView<'c, T>,
-    f: &'a F,
+    reducer: &'a R,
 }
 
-impl<T, S, F> SubTile<'_, '_, '_, T, S, F>
-where
-    F: Fn(&mut S, &[f64], &Planar, [f64; 2], &mut [T], &mut [T]),
-{
+impl<T, R: Reducer<T>> SubTile<'_, '_, '_, T, R> {
     fn run(&mut self) {
         #[cfg(target_arch = "x86_64")]
         {
@@ -180,7 +196,7 @@ where
             for j in self.part.cols.clone() {
                 let x = self.axes.xs[j];
                 self.cands.log_probs(x, y, self.l);
-                (self.f)(
+                self.reducer.pixel(
                     self.state,
                     self.l,
                     self.cands,
