@@ -43,7 +43,7 @@ def evaluations(model, grid: gmmfast.Grid, rtol: float, kind: str = "density") -
     form = marginal_form(model, (0, 1))
     out = np.empty(grid.shape, np.int64)
     xs, ys, origin = grid._kernel_axes()
-    _core.candidate_counts(*form, xs, ys, out, rtol, kind, origin)
+    _core.candidate_counts(form.components(), xs, ys, out, rtol, kind, origin)
     return float(out.mean())
 
 

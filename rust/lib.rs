@@ -1,8 +1,10 @@
 //! Python bindings of gmmfast: the only file that knows about PyO3.
 //!
-//! Every function here converts NumPy arrays into the kernels' plain slices, checks the shapes
-//! once more (the Python wrappers validate first, with friendlier messages), releases the GIL
-//! around the kernel and turns a [`KernelError`] into a Python exception. Outputs are allocated
+//! A mixture enters as a [`Components`] object (its canonical form, validated once), the
+//! conditional regressions as [`Regressions`]. Every function converts NumPy arrays into the
+//! kernels' plain slices, checks the shapes once more (the Python wrappers validate first, with
+//! friendlier messages), releases the GIL around the kernel and turns a [`KernelError`] into a
+//! Python exception. Outputs are allocated
 //! by the caller in Python, so a grid too large for memory raises `MemoryError` there instead of
 //! aborting here. A panic is caught at this boundary and reported as `RuntimeError`.
 
@@ -30,8 +32,9 @@ use pyo3::prelude::*;
 use crate::conditional::Regression;
 use crate::cull::Culling;
 use crate::error::KernelError;
+use crate::evaluate::Store;
 use crate::grid::{Axes, Window};
-use crate::mixture::Mixture;
+use crate::mixture::{Mixture, Planar};
 use crate::sample::{Cells, CovarianceType, Gaussians, Splat};
 
 impl From<KernelError> for PyErr {
@@ -75,179 +78,180 @@ fn contiguous<'a, T: numpy::Element>(
         .map_err(|_| PyValueError::new_err(format!("{what} must be a C-contiguous array")))
 }
 
-/// Builds the canonical mixture from c (K,), μ (K, d) and U (K, d, d).
-fn mixture(
-    log_const: &PyReadonlyArray1<'_, f64>,
-    means: &PyReadonlyArray2<'_, f64>,
-    prec_chol: &PyReadonlyArray3<'_, f64>,
-) -> PyResult<Mixture> {
-    let (k, d) = (means.shape()[0], means.shape()[1]);
-    let u = prec_chol.shape();
-    if u != [k, d, d] {
-        return Err(PyValueError::new_err(format!(
-            "prec_chol must have shape ({k}, {d}, {d}) to match means, got {u:?}"
-        )));
-    }
-    Ok(Mixture::new(
-        k,
-        d,
-        contiguous("log_const", log_const)?.to_vec(),
-        contiguous("means", means)?.to_vec(),
-        contiguous("prec_chol", prec_chol)?.to_vec(),
-    )?)
+/// A mixture in canonical form (see `mixture.rs`): built once from c (K,), μ (K, d) and
+/// U (K, d, d), validated, and handed to every kernel call.
+#[pyclass(frozen, module = "gmmfast._core", name = "Components")]
+struct Components {
+    mixture: Mixture,
+    /// The same as a structure of arrays, for mixtures over two features (pixel grids).
+    planar: Option<Planar>,
 }
 
-/// Checks that X is (n, d) for a mixture over d features and returns it as a slice.
-fn points<'a>(mix: &Mixture, x: &'a PyReadonlyArray2<'_, f64>) -> PyResult<&'a [f64]> {
-    let d = x.shape()[1];
-    if d != mix.n_features() {
-        return Err(PyValueError::new_err(format!(
-            "X has {d} features, but the mixture has {}",
-            mix.n_features()
-        )));
+#[pymethods]
+impl Components {
+    #[new]
+    fn new(
+        log_const: PyReadonlyArray1<'_, f64>,
+        means: PyReadonlyArray2<'_, f64>,
+        prec_chol: PyReadonlyArray3<'_, f64>,
+    ) -> PyResult<Self> {
+        let (k, d) = (means.shape()[0], means.shape()[1]);
+        let u = prec_chol.shape();
+        if u != [k, d, d] {
+            return Err(PyValueError::new_err(format!(
+                "prec_chol must have shape ({k}, {d}, {d}) to match means, got {u:?}"
+            )));
+        }
+        let mixture = Mixture::new(
+            k,
+            d,
+            contiguous("log_const", &log_const)?.to_vec(),
+            contiguous("means", &means)?.to_vec(),
+            contiguous("prec_chol", &prec_chol)?.to_vec(),
+        )?;
+        let planar = mixture.planar().ok();
+        Ok(Self { mixture, planar })
     }
-    contiguous("X", x)
+
+    #[getter]
+    fn n_components(&self) -> usize {
+        self.mixture.n_components()
+    }
+
+    #[getter]
+    fn n_features(&self) -> usize {
+        self.mixture.n_features()
+    }
+}
+
+impl Components {
+    /// The planar form, for the grid kernels; `ValueError` unless there are two features.
+    fn planar(&self) -> PyResult<&Planar> {
+        match &self.planar {
+            Some(planar) => Ok(planar),
+            None => Err(self.mixture.planar().err().map_or_else(
+                || PyValueError::new_err("a pixel grid needs a mixture over 2 features"),
+                PyErr::from,
+            )),
+        }
+    }
+
+    /// Checks that X is (n, d) for this mixture's d features and returns it as a slice.
+    fn points<'a>(&self, x: &'a PyReadonlyArray2<'_, f64>) -> PyResult<&'a [f64]> {
+        let d = x.shape()[1];
+        if d != self.mixture.n_features() {
+            return Err(PyValueError::new_err(format!(
+                "X has {d} features, but the mixture has {}",
+                self.mixture.n_features()
+            )));
+        }
+        contiguous("X", x)
+    }
+}
+
+/// The regressions of the remaining features on the given ones (see `conditional.rs`):
+/// μ_r (K, m), G (K, m, g), diag C (K, m); the given features' means are those of
+/// `components`, the marginal mixture over the given features.
+#[pyclass(frozen, module = "gmmfast._core", name = "Regressions")]
+struct Regressions {
+    regression: Regression,
+}
+
+#[pymethods]
+impl Regressions {
+    #[new]
+    fn new(
+        components: &Components,
+        means_rest: PyReadonlyArray2<'_, f64>,
+        gain: PyReadonlyArray3<'_, f64>,
+        cond_var: PyReadonlyArray2<'_, f64>,
+    ) -> PyResult<Self> {
+        let marginal = &components.mixture;
+        let (k, g, m) = (
+            marginal.n_components(),
+            marginal.n_features(),
+            means_rest.shape()[1],
+        );
+        for (what, shape, expected) in [
+            ("means_rest", means_rest.shape(), vec![k, m]),
+            ("gain", gain.shape(), vec![k, m, g]),
+            ("cond_var", cond_var.shape(), vec![k, m]),
+        ] {
+            if shape != expected.as_slice() {
+                return Err(PyValueError::new_err(format!(
+                    "{what} must have shape {expected:?}, got {shape:?}"
+                )));
+            }
+        }
+        let regression = Regression::new(
+            k,
+            g,
+            m,
+            marginal.means().to_vec(),
+            contiguous("means_rest", &means_rest)?.to_vec(),
+            contiguous("gain", &gain)?.to_vec(),
+            contiguous("cond_var", &cond_var)?.to_vec(),
+        )?;
+        Ok(Self { regression })
+    }
 }
 
 /// log p(x) for every row of x into out (n,).
 #[pyfunction]
 fn score_samples(
     py: Python<'_>,
-    log_const: PyReadonlyArray1<'_, f64>,
-    means: PyReadonlyArray2<'_, f64>,
-    prec_chol: PyReadonlyArray3<'_, f64>,
+    components: &Components,
     x: PyReadonlyArray2<'_, f64>,
     mut out: PyReadwriteArray1<'_, f64>,
 ) -> PyResult<()> {
-    let mix = mixture(&log_const, &means, &prec_chol)?;
-    let x = points(&mix, &x)?;
+    let x = components.points(&x)?;
     let out = out.as_slice_mut()?;
-    run(py, || density::score_points(&mix, x, out))
+    run(py, || density::score_points(&components.mixture, x, out))
 }
 
 /// Responsibilities for every row of x into out (n, K).
 #[pyfunction]
 fn predict_proba(
     py: Python<'_>,
-    log_const: PyReadonlyArray1<'_, f64>,
-    means: PyReadonlyArray2<'_, f64>,
-    prec_chol: PyReadonlyArray3<'_, f64>,
+    components: &Components,
     x: PyReadonlyArray2<'_, f64>,
     mut out: PyReadwriteArray2<'_, f64>,
 ) -> PyResult<()> {
-    let mix = mixture(&log_const, &means, &prec_chol)?;
-    let x = points(&mix, &x)?;
+    let x = components.points(&x)?;
     let out = out.as_slice_mut()?;
-    run(py, || density::predict_proba_points(&mix, x, out))
+    run(py, || {
+        density::predict_proba_points(&components.mixture, x, out)
+    })
 }
 
 /// Most responsible component for every row of x into out (n,).
 #[pyfunction]
 fn predict(
     py: Python<'_>,
-    log_const: PyReadonlyArray1<'_, f64>,
-    means: PyReadonlyArray2<'_, f64>,
-    prec_chol: PyReadonlyArray3<'_, f64>,
+    components: &Components,
     x: PyReadonlyArray2<'_, f64>,
     mut out: PyReadwriteArray1<'_, i64>,
 ) -> PyResult<()> {
-    let mix = mixture(&log_const, &means, &prec_chol)?;
-    let x = points(&mix, &x)?;
+    let x = components.points(&x)?;
     let out = out.as_slice_mut()?;
-    run(py, || density::predict_points(&mix, x, out))
+    run(py, || density::predict_points(&components.mixture, x, out))
 }
 
-/// A caller-allocated float output: float64, or float32 to halve an image's memory.
-enum FloatOut<'py, D: Dimension> {
-    F64(PyReadwriteArray<'py, f64, D>),
-    F32(PyReadwriteArray<'py, f32, D>),
-}
-
-fn float_out<'py, D: Dimension>(what: &str, out: &Bound<'py, PyAny>) -> PyResult<FloatOut<'py, D>> {
-    if let Ok(array) = out.extract::<PyReadwriteArray<'py, f64, D>>() {
-        return Ok(FloatOut::F64(array));
-    }
-    if let Ok(array) = out.extract::<PyReadwriteArray<'py, f32, D>>() {
-        return Ok(FloatOut::F32(array));
-    }
-    Err(PyTypeError::new_err(format!(
-        "{what} must be a writeable float64 or float32 array of {} dimensions",
-        D::NDIM.unwrap_or(0)
-    )))
-}
-
-/// The window of the grid (xs, ys) that an output of `height` × `width` pixels starting at
-/// grid pixel `origin` = (row, column) covers.
-fn window(axes: &Axes, origin: (usize, usize), height: usize, width: usize) -> PyResult<Window> {
+/// The pixel centres of a whole grid and the window of it that an output of `shape` (its first
+/// two dimensions: height, width) starting at grid pixel `origin` = (row, column) covers.
+fn grid_window<'a>(
+    xs: &'a PyReadonlyArray1<'_, f64>,
+    ys: &'a PyReadonlyArray1<'_, f64>,
+    origin: (usize, usize),
+    shape: &[usize],
+) -> PyResult<(Axes<'a>, Window)> {
+    let axes = Axes::new(contiguous("xs", xs)?, contiguous("ys", ys)?)?;
     let window = Window {
-        rows: origin.0..origin.0.saturating_add(height),
-        cols: origin.1..origin.1.saturating_add(width),
+        rows: origin.0..origin.0.saturating_add(shape[0]),
+        cols: origin.1..origin.1.saturating_add(shape[1]),
     };
-    window.check(axes)?;
-    Ok(window)
-}
-
-/// Log-density of a 2-feature mixture at the pixel centres (xs, ys) of the window starting at
-/// `origin` into out (window height, width), float64 or float32.
-#[pyfunction]
-#[pyo3(signature = (log_const, means, prec_chol, xs, ys, out, rtol=0.0, origin=(0, 0)))]
-#[allow(clippy::too_many_arguments)]
-fn log_density_grid(
-    py: Python<'_>,
-    log_const: PyReadonlyArray1<'_, f64>,
-    means: PyReadonlyArray2<'_, f64>,
-    prec_chol: PyReadonlyArray3<'_, f64>,
-    xs: PyReadonlyArray1<'_, f64>,
-    ys: PyReadonlyArray1<'_, f64>,
-    out: &Bound<'_, PyAny>,
-    rtol: f64,
-    origin: (usize, usize),
-) -> PyResult<()> {
-    let planar = mixture(&log_const, &means, &prec_chol)?.planar()?;
-    let axes = Axes::new(contiguous("xs", &xs)?, contiguous("ys", &ys)?)?;
-    let rtol = check_rtol(rtol)?;
-    match float_out::<Ix2>("out", out)? {
-        FloatOut::F64(mut out) => {
-            let window = window(&axes, origin, out.shape()[0], out.shape()[1])?;
-            let out = out.as_slice_mut()?;
-            run(py, || {
-                density::log_density_grid(&planar, &axes, &window, rtol, out)
-            })
-        }
-        FloatOut::F32(mut out) => {
-            let window = window(&axes, origin, out.shape()[0], out.shape()[1])?;
-            let out = out.as_slice_mut()?;
-            run(py, || {
-                density::log_density_grid(&planar, &axes, &window, rtol, out)
-            })
-        }
-    }
-}
-
-/// Most responsible component of a 2-feature mixture at the pixel centres of the window
-/// starting at `origin` into out (window height, width).
-#[pyfunction]
-#[pyo3(signature = (log_const, means, prec_chol, xs, ys, out, rtol=0.0, origin=(0, 0)))]
-#[allow(clippy::too_many_arguments)]
-fn label_grid(
-    py: Python<'_>,
-    log_const: PyReadonlyArray1<'_, f64>,
-    means: PyReadonlyArray2<'_, f64>,
-    prec_chol: PyReadonlyArray3<'_, f64>,
-    xs: PyReadonlyArray1<'_, f64>,
-    ys: PyReadonlyArray1<'_, f64>,
-    mut out: PyReadwriteArray2<'_, i64>,
-    rtol: f64,
-    origin: (usize, usize),
-) -> PyResult<()> {
-    let planar = mixture(&log_const, &means, &prec_chol)?.planar()?;
-    let axes = Axes::new(contiguous("xs", &xs)?, contiguous("ys", &ys)?)?;
-    let rtol = check_rtol(rtol)?;
-    let window = window(&axes, origin, out.shape()[0], out.shape()[1])?;
-    let out = out.as_slice_mut()?;
-    run(py, || {
-        density::label_grid(&planar, &axes, &window, rtol, out)
-    })
+    window.check(&axes)?;
+    Ok((axes, window))
 }
 
 /// rtol must be in [0, 1).
@@ -261,64 +265,121 @@ fn check_rtol(rtol: f64) -> PyResult<f64> {
     }
 }
 
-/// Builds the regressions of the remaining features on the given ones: μ_r (K, m),
-/// G (K, m, g), diag C (K, m); the given means are those of the marginal mixture.
-fn regression(
-    marginal: &Mixture,
-    marginal_means: &PyReadonlyArray2<'_, f64>,
-    means_rest: &PyReadonlyArray2<'_, f64>,
-    gain: &PyReadonlyArray3<'_, f64>,
-    cond_var: &PyReadonlyArray2<'_, f64>,
-) -> PyResult<Regression> {
-    let (k, g, m) = (
-        marginal.n_components(),
-        marginal.n_features(),
-        means_rest.shape()[1],
-    );
-    for (what, shape, expected) in [
-        ("means_rest", means_rest.shape(), vec![k, m]),
-        ("gain", gain.shape(), vec![k, m, g]),
-        ("cond_var", cond_var.shape(), vec![k, m]),
-    ] {
-        if shape != expected.as_slice() {
-            return Err(PyValueError::new_err(format!(
-                "{what} must have shape {expected:?}, got {shape:?}"
-            )));
+/// A grid kernel that writes float images of either precision.
+trait FloatKernel: Sync {
+    fn call<T: Store>(&self, out: &mut [T], extra: &mut [T]) -> Result<(), KernelError>;
+}
+
+/// Runs `kernel` on caller-allocated outputs `out` and, optionally, `extra` of the same shape:
+/// both float64 or both float32 arrays of `D` dimensions.
+fn run_float<D: Dimension>(
+    py: Python<'_>,
+    out: &Bound<'_, PyAny>,
+    extra: Option<&Bound<'_, PyAny>>,
+    kernel: &impl FloatKernel,
+) -> PyResult<()> {
+    fn go<T: Store + numpy::Element, D: Dimension>(
+        py: Python<'_>,
+        out: &Bound<'_, PyAny>,
+        extra: Option<&Bound<'_, PyAny>>,
+        kernel: &impl FloatKernel,
+    ) -> PyResult<()> {
+        let mut out = out.extract::<PyReadwriteArray<'_, T, D>>()?;
+        let mut extra = extra
+            .map(|e| e.extract::<PyReadwriteArray<'_, T, D>>())
+            .transpose()
+            .map_err(|_| PyTypeError::new_err("the two outputs must have the same dtype"))?;
+        let extra: &mut [T] = match extra.as_mut() {
+            Some(array) => array.as_slice_mut()?,
+            None => &mut [],
+        };
+        let out = out.as_slice_mut()?;
+        run(py, || kernel.call(out, extra))
+    }
+    if out.extract::<PyReadwriteArray<'_, f64, D>>().is_ok() {
+        go::<f64, D>(py, out, extra, kernel)
+    } else if out.extract::<PyReadwriteArray<'_, f32, D>>().is_ok() {
+        go::<f32, D>(py, out, extra, kernel)
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "out must be a writeable float64 or float32 array of {} dimensions",
+            D::NDIM.unwrap_or(0)
+        )))
+    }
+}
+
+/// Log-density of a 2-feature mixture at the pixel centres (xs, ys) of the window starting at
+/// `origin` into out (window height, width), float64 or float32.
+#[pyfunction]
+#[pyo3(signature = (components, xs, ys, out, rtol=0.0, origin=(0, 0)))]
+fn log_density_grid(
+    py: Python<'_>,
+    components: &Components,
+    xs: PyReadonlyArray1<'_, f64>,
+    ys: PyReadonlyArray1<'_, f64>,
+    out: &Bound<'_, PyAny>,
+    rtol: f64,
+    origin: (usize, usize),
+) -> PyResult<()> {
+    struct Kernel<'a> {
+        planar: &'a Planar,
+        axes: Axes<'a>,
+        window: Window,
+        rtol: f64,
+    }
+    impl FloatKernel for Kernel<'_> {
+        fn call<T: Store>(&self, out: &mut [T], _: &mut [T]) -> Result<(), KernelError> {
+            density::log_density_grid(self.planar, &self.axes, &self.window, self.rtol, out)
         }
     }
-    Ok(Regression::new(
-        k,
-        g,
-        m,
-        contiguous("means", marginal_means)?.to_vec(),
-        contiguous("means_rest", means_rest)?.to_vec(),
-        contiguous("gain", gain)?.to_vec(),
-        contiguous("cond_var", cond_var)?.to_vec(),
-    )?)
+    let shape = out.getattr("shape")?.extract::<Vec<usize>>()?;
+    let (axes, window) = grid_window(&xs, &ys, origin, &shape)?;
+    let kernel = Kernel {
+        planar: components.planar()?,
+        axes,
+        window,
+        rtol: check_rtol(rtol)?,
+    };
+    run_float::<Ix2>(py, out, None, &kernel)
+}
+
+/// Most responsible component of a 2-feature mixture at the pixel centres of the window
+/// starting at `origin` into out (window height, width).
+#[pyfunction]
+#[pyo3(signature = (components, xs, ys, out, rtol=0.0, origin=(0, 0)))]
+fn label_grid(
+    py: Python<'_>,
+    components: &Components,
+    xs: PyReadonlyArray1<'_, f64>,
+    ys: PyReadonlyArray1<'_, f64>,
+    mut out: PyReadwriteArray2<'_, i64>,
+    rtol: f64,
+    origin: (usize, usize),
+) -> PyResult<()> {
+    let planar = components.planar()?;
+    let (axes, window) = grid_window(&xs, &ys, origin, out.shape())?;
+    let rtol = check_rtol(rtol)?;
+    let out = out.as_slice_mut()?;
+    run(py, || {
+        density::label_grid(planar, &axes, &window, rtol, out)
+    })
 }
 
 /// E[rest | given = x] for every row of x (n, g) into mean (n, m), and the conditional
-/// standard deviations into std when it is given. The first three arrays are the canonical
-/// form of the marginal over the given features.
+/// standard deviations into std when it is given. `components` is the marginal mixture over
+/// the given features.
 #[pyfunction]
-#[pyo3(signature = (log_const, means, prec_chol, means_rest, gain, cond_var, x, mean, std=None, rtol=0.0))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (components, regressions, x, mean, std=None, rtol=0.0))]
 fn conditional_mean(
     py: Python<'_>,
-    log_const: PyReadonlyArray1<'_, f64>,
-    means: PyReadonlyArray2<'_, f64>,
-    prec_chol: PyReadonlyArray3<'_, f64>,
-    means_rest: PyReadonlyArray2<'_, f64>,
-    gain: PyReadonlyArray3<'_, f64>,
-    cond_var: PyReadonlyArray2<'_, f64>,
+    components: &Components,
+    regressions: &Regressions,
     x: PyReadonlyArray2<'_, f64>,
     mut mean: PyReadwriteArray2<'_, f64>,
     std: Option<PyReadwriteArray2<'_, f64>>,
     rtol: f64,
 ) -> PyResult<()> {
-    let marginal = mixture(&log_const, &means, &prec_chol)?;
-    let reg = regression(&marginal, &means, &means_rest, &gain, &cond_var)?;
-    let x = points(&marginal, &x)?;
+    let x = components.points(&x)?;
     let rtol = check_rtol(rtol)?;
     let mean = mean.as_slice_mut()?;
     let mut std = std;
@@ -326,24 +387,21 @@ fn conditional_mean(
         Some(array) => array.as_slice_mut()?,
         None => &mut [],
     };
+    let (marginal, reg) = (&components.mixture, &regressions.regression);
     run(py, || {
-        conditional::conditional_mean_points(&marginal, &reg, x, rtol, mean, std)
+        conditional::conditional_mean_points(marginal, reg, x, rtol, mean, std)
     })
 }
 
 /// The same at every pixel centre of the window starting at `origin` of the grid (xs, ys):
 /// mean and std are (window height, width, m), both float64 or both float32.
 #[pyfunction]
-#[pyo3(signature = (log_const, means, prec_chol, means_rest, gain, cond_var, xs, ys, mean, std=None, rtol=0.0, origin=(0, 0)))]
+#[pyo3(signature = (components, regressions, xs, ys, mean, std=None, rtol=0.0, origin=(0, 0)))]
 #[allow(clippy::too_many_arguments)]
 fn conditional_mean_grid(
     py: Python<'_>,
-    log_const: PyReadonlyArray1<'_, f64>,
-    means: PyReadonlyArray2<'_, f64>,
-    prec_chol: PyReadonlyArray3<'_, f64>,
-    means_rest: PyReadonlyArray2<'_, f64>,
-    gain: PyReadonlyArray3<'_, f64>,
-    cond_var: PyReadonlyArray2<'_, f64>,
+    components: &Components,
+    regressions: &Regressions,
     xs: PyReadonlyArray1<'_, f64>,
     ys: PyReadonlyArray1<'_, f64>,
     mean: &Bound<'_, PyAny>,
@@ -351,62 +409,46 @@ fn conditional_mean_grid(
     rtol: f64,
     origin: (usize, usize),
 ) -> PyResult<()> {
-    let marginal = mixture(&log_const, &means, &prec_chol)?;
-    let reg = regression(&marginal, &means, &means_rest, &gain, &cond_var)?;
-    let planar = marginal.planar()?;
-    let axes = Axes::new(contiguous("xs", &xs)?, contiguous("ys", &ys)?)?;
-    let rtol = check_rtol(rtol)?;
-    let std = std.map(|s| float_out::<Ix3>("std", s)).transpose()?;
-    match (float_out::<Ix3>("mean", mean)?, std) {
-        (FloatOut::F64(mut mean), std) => {
-            let window = window(&axes, origin, mean.shape()[0], mean.shape()[1])?;
-            let mut std = match std {
-                None => None,
-                Some(FloatOut::F64(s)) => Some(s),
-                Some(FloatOut::F32(_)) => return Err(mixed_dtypes()),
-            };
-            let std: &mut [f64] = match std.as_mut() {
-                Some(array) => array.as_slice_mut()?,
-                None => &mut [],
-            };
-            let mean = mean.as_slice_mut()?;
-            run(py, || {
-                conditional::conditional_mean_grid(&planar, &reg, &axes, &window, rtol, mean, std)
-            })
-        }
-        (FloatOut::F32(mut mean), std) => {
-            let window = window(&axes, origin, mean.shape()[0], mean.shape()[1])?;
-            let mut std = match std {
-                None => None,
-                Some(FloatOut::F32(s)) => Some(s),
-                Some(FloatOut::F64(_)) => return Err(mixed_dtypes()),
-            };
-            let std: &mut [f32] = match std.as_mut() {
-                Some(array) => array.as_slice_mut()?,
-                None => &mut [],
-            };
-            let mean = mean.as_slice_mut()?;
-            run(py, || {
-                conditional::conditional_mean_grid(&planar, &reg, &axes, &window, rtol, mean, std)
-            })
+    struct Kernel<'a> {
+        planar: &'a Planar,
+        regression: &'a Regression,
+        axes: Axes<'a>,
+        window: Window,
+        rtol: f64,
+    }
+    impl FloatKernel for Kernel<'_> {
+        fn call<T: Store>(&self, mean: &mut [T], std: &mut [T]) -> Result<(), KernelError> {
+            conditional::conditional_mean_grid(
+                self.planar,
+                self.regression,
+                &self.axes,
+                &self.window,
+                self.rtol,
+                mean,
+                std,
+            )
         }
     }
-}
-
-fn mixed_dtypes() -> PyErr {
-    PyTypeError::new_err("mean and std must have the same dtype")
+    let shape = mean.getattr("shape")?.extract::<Vec<usize>>()?;
+    let (axes, window) = grid_window(&xs, &ys, origin, &shape)?;
+    let kernel = Kernel {
+        planar: components.planar()?,
+        regression: &regressions.regression,
+        axes,
+        window,
+        rtol: check_rtol(rtol)?,
+    };
+    run_float::<Ix3>(py, mean, std, &kernel)
 }
 
 /// How many components the grid kernel of `kind` ("density" or "conditional") evaluates at
 /// each pixel of the window starting at `origin`, into out (window height, width).
 #[pyfunction]
-#[pyo3(signature = (log_const, means, prec_chol, xs, ys, out, rtol=0.0, kind="density", origin=(0, 0)))]
+#[pyo3(signature = (components, xs, ys, out, rtol=0.0, kind="density", origin=(0, 0)))]
 #[allow(clippy::too_many_arguments)]
 fn candidate_counts(
     py: Python<'_>,
-    log_const: PyReadonlyArray1<'_, f64>,
-    means: PyReadonlyArray2<'_, f64>,
-    prec_chol: PyReadonlyArray3<'_, f64>,
+    components: &Components,
     xs: PyReadonlyArray1<'_, f64>,
     ys: PyReadonlyArray1<'_, f64>,
     mut out: PyReadwriteArray2<'_, i64>,
@@ -414,8 +456,8 @@ fn candidate_counts(
     kind: &str,
     origin: (usize, usize),
 ) -> PyResult<()> {
-    let planar = mixture(&log_const, &means, &prec_chol)?.planar()?;
-    let axes = Axes::new(contiguous("xs", &xs)?, contiguous("ys", &ys)?)?;
+    let planar = components.planar()?;
+    let (axes, window) = grid_window(&xs, &ys, origin, out.shape())?;
     let rtol = check_rtol(rtol)?;
     let culling = match kind {
         "density" => Culling {
@@ -429,10 +471,9 @@ fn candidate_counts(
             )))
         }
     };
-    let window = window(&axes, origin, out.shape()[0], out.shape()[1])?;
     let out = out.as_slice_mut()?;
     run(py, || {
-        density::candidate_counts(&planar, &axes, &window, &culling, out)
+        density::candidate_counts(planar, &axes, &window, &culling, out)
     })
 }
 
@@ -560,6 +601,8 @@ fn num_threads() -> PyResult<usize> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<Components>()?;
+    m.add_class::<Regressions>()?;
     m.add_function(wrap_pyfunction!(score_samples, m)?)?;
     m.add_function(wrap_pyfunction!(predict_proba, m)?)?;
     m.add_function(wrap_pyfunction!(predict, m)?)?;

@@ -87,6 +87,11 @@ impl Mixture {
         self.n_features
     }
 
+    /// μ_k, shape (K, d), row-major.
+    pub fn means(&self) -> &[f64] {
+        &self.means
+    }
+
     /// Writes l_k(x) for every component into `out` (len K).
     ///
     /// `x` has `n_features` values; `y` is scratch space of `n_features` values.

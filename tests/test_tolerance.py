@@ -127,7 +127,7 @@ def test_culling_evaluates_few_components_of_a_localised_mixture():
     counts = {}
     for rtol in (0.0, 1e-9, 1e-3):
         out = np.empty(grid.shape, np.int64)
-        _core.candidate_counts(*form, grid.xs, grid.ys, out, rtol)
+        _core.candidate_counts(form.components(), grid.xs, grid.ys, out, rtol)
         counts[rtol] = out.mean()
     assert counts[0.0] < k / 10
     assert counts[1e-3] <= counts[1e-9] <= counts[0.0]

@@ -28,6 +28,12 @@ class Canonical(NamedTuple):
     def n_components(self) -> int:
         return self.means.shape[0]
 
+    def components(self):
+        """This mixture as the kernels take it (``gmmfast._core.Components``)."""
+        from . import _core
+
+        return _core.Components(self.log_const, self.means, self.prec_chol)
+
     @property
     def n_features(self) -> int:
         return self.means.shape[1]

@@ -42,6 +42,11 @@ class ConditionalParts(NamedTuple):
     cond_cov: np.ndarray
     cond_var: np.ndarray
 
+    def regressions(self, components):
+        """The regressions as the kernels take them, for ``components`` =
+        ``self.marginal.components()``."""
+        return _core.Regressions(components, self.means_rest, self.gain, self.cond_var)
+
 
 def check_given(given, n_features: int, length: int | None = None) -> tuple:
     """``given`` as distinct feature indices that leave at least one feature to predict."""
@@ -149,9 +154,8 @@ def conditional_mean(model, X_given, given=(0, 1), return_std=False, *, rtol=0.0
     X = check_points(X_given, len(given), name="X_given")
     parts = conditional_parts(mixture, given)
     mean, std = _outputs((X.shape[0], len(parts.rest)), return_std)
-    _core.conditional_mean(
-        *parts.marginal, parts.means_rest, parts.gain, parts.cond_var, X, mean, std, rtol
-    )
+    components = parts.marginal.components()
+    _core.conditional_mean(components, parts.regressions(components), X, mean, std, rtol)
     return _result(mean, std, return_std)
 
 
@@ -185,16 +189,7 @@ def conditional_mean_grid(
     parts = conditional_parts(mixture, given)
     mean, std = _outputs((*grid.shape, len(parts.rest)), return_std, dtype)
     xs, ys, origin = grid._kernel_axes()
-    _core.conditional_mean_grid(
-        *parts.marginal,
-        parts.means_rest,
-        parts.gain,
-        parts.cond_var,
-        xs,
-        ys,
-        mean,
-        std,
-        rtol,
-        origin,
-    )
+    components = parts.marginal.components()
+    regressions = parts.regressions(components)
+    _core.conditional_mean_grid(components, regressions, xs, ys, mean, std, rtol, origin)
     return _result(mean, std, return_std)

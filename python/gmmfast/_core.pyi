@@ -1,17 +1,22 @@
 """Compiled kernels (Rust). Private: use the functions of the ``gmmfast`` package.
 
-Every kernel takes a mixture in canonical form — ``log_const`` (K,), ``means`` (K, d),
-``prec_chol`` (K, d, d), all C-contiguous float64 — and writes into a caller-allocated ``out``.
+The density and conditional kernels take a mixture as a ``Components`` object, built from its
+canonical form — ``log_const`` (K,), ``means`` (K, d), ``prec_chol`` (K, d, d), all
+C-contiguous float64 — and write into caller-allocated outputs.
 Grid kernels take the pixel centres of the whole grid (``xs``, ``ys``) and fill the window of
 ``out``'s shape whose first pixel is grid pixel ``origin`` = (row, column).
 The samplers take the means and the covariance factors of ``gmmfast._sampling`` instead, and a
 64-bit seed.
 """
 
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "Components",
+    "Regressions",
     "__version__",
     "candidate_counts",
     "conditional_mean",
@@ -29,31 +34,40 @@ __all__ = [
 
 __version__: str
 
+@final
+class Components:
+    def __new__(
+        cls,
+        log_const: npt.NDArray[np.float64],
+        means: npt.NDArray[np.float64],
+        prec_chol: npt.NDArray[np.float64],
+    ) -> Components: ...
+    @property
+    def n_components(self) -> int: ...
+    @property
+    def n_features(self) -> int: ...
+
+@final
+class Regressions:
+    def __new__(
+        cls,
+        components: Components,
+        means_rest: npt.NDArray[np.float64],
+        gain: npt.NDArray[np.float64],
+        cond_var: npt.NDArray[np.float64],
+    ) -> Regressions: ...
+
 def score_samples(
-    log_const: npt.NDArray[np.float64],
-    means: npt.NDArray[np.float64],
-    prec_chol: npt.NDArray[np.float64],
-    x: npt.NDArray[np.float64],
-    out: npt.NDArray[np.float64],
+    components: Components, x: npt.NDArray[np.float64], out: npt.NDArray[np.float64]
 ) -> None: ...
 def predict_proba(
-    log_const: npt.NDArray[np.float64],
-    means: npt.NDArray[np.float64],
-    prec_chol: npt.NDArray[np.float64],
-    x: npt.NDArray[np.float64],
-    out: npt.NDArray[np.float64],
+    components: Components, x: npt.NDArray[np.float64], out: npt.NDArray[np.float64]
 ) -> None: ...
 def predict(
-    log_const: npt.NDArray[np.float64],
-    means: npt.NDArray[np.float64],
-    prec_chol: npt.NDArray[np.float64],
-    x: npt.NDArray[np.float64],
-    out: npt.NDArray[np.int64],
+    components: Components, x: npt.NDArray[np.float64], out: npt.NDArray[np.int64]
 ) -> None: ...
 def log_density_grid(
-    log_const: npt.NDArray[np.float64],
-    means: npt.NDArray[np.float64],
-    prec_chol: npt.NDArray[np.float64],
+    components: Components,
     xs: npt.NDArray[np.float64],
     ys: npt.NDArray[np.float64],
     out: npt.NDArray[np.float64] | npt.NDArray[np.float32],
@@ -61,9 +75,7 @@ def log_density_grid(
     origin: tuple[int, int] = ...,
 ) -> None: ...
 def label_grid(
-    log_const: npt.NDArray[np.float64],
-    means: npt.NDArray[np.float64],
-    prec_chol: npt.NDArray[np.float64],
+    components: Components,
     xs: npt.NDArray[np.float64],
     ys: npt.NDArray[np.float64],
     out: npt.NDArray[np.int64],
@@ -71,24 +83,16 @@ def label_grid(
     origin: tuple[int, int] = ...,
 ) -> None: ...
 def conditional_mean(
-    log_const: npt.NDArray[np.float64],
-    means: npt.NDArray[np.float64],
-    prec_chol: npt.NDArray[np.float64],
-    means_rest: npt.NDArray[np.float64],
-    gain: npt.NDArray[np.float64],
-    cond_var: npt.NDArray[np.float64],
+    components: Components,
+    regressions: Regressions,
     x: npt.NDArray[np.float64],
     mean: npt.NDArray[np.float64],
     std: npt.NDArray[np.float64] | None = None,
     rtol: float = 0.0,
 ) -> None: ...
 def conditional_mean_grid(
-    log_const: npt.NDArray[np.float64],
-    means: npt.NDArray[np.float64],
-    prec_chol: npt.NDArray[np.float64],
-    means_rest: npt.NDArray[np.float64],
-    gain: npt.NDArray[np.float64],
-    cond_var: npt.NDArray[np.float64],
+    components: Components,
+    regressions: Regressions,
     xs: npt.NDArray[np.float64],
     ys: npt.NDArray[np.float64],
     mean: npt.NDArray[np.float64] | npt.NDArray[np.float32],
@@ -97,9 +101,7 @@ def conditional_mean_grid(
     origin: tuple[int, int] = ...,
 ) -> None: ...
 def candidate_counts(
-    log_const: npt.NDArray[np.float64],
-    means: npt.NDArray[np.float64],
-    prec_chol: npt.NDArray[np.float64],
+    components: Components,
     xs: npt.NDArray[np.float64],
     ys: npt.NDArray[np.float64],
     out: npt.NDArray[np.int64],

@@ -33,7 +33,7 @@ def score_samples(model, X) -> np.ndarray:
     form = scoring_form(model)
     X = check_points(X, form.n_features)
     out = empty((X.shape[0],))
-    _core.score_samples(*form, X, out)
+    _core.score_samples(form.components(), X, out)
     return out
 
 
@@ -46,7 +46,7 @@ def predict_proba(model, X) -> np.ndarray:
     form = scoring_form(model)
     X = check_points(X, form.n_features)
     out = empty((X.shape[0], form.n_components))
-    _core.predict_proba(*form, X, out)
+    _core.predict_proba(form.components(), X, out)
     return out
 
 
@@ -59,7 +59,7 @@ def predict(model, X) -> np.ndarray:
     form = scoring_form(model)
     X = check_points(X, form.n_features)
     out = empty((X.shape[0],), dtype=np.int64)
-    _core.predict(*form, X, out)
+    _core.predict(form.components(), X, out)
     return out
 
 
@@ -105,7 +105,7 @@ def log_density_grid(model, grid: Grid, dims=(0, 1), *, rtol=0.0, dtype=np.float
     rtol = check_rtol(rtol)
     out = empty(grid.shape, dtype=check_float_dtype(dtype))
     xs, ys, origin = grid._kernel_axes()
-    _core.log_density_grid(*form, xs, ys, out, rtol, origin)
+    _core.log_density_grid(form.components(), xs, ys, out, rtol, origin)
     return out
 
 
@@ -122,5 +122,5 @@ def label_grid(model, grid: Grid, dims=(0, 1), *, rtol=0.0):
     rtol = check_rtol(rtol)
     out = empty(grid.shape, dtype=np.int64)
     xs, ys, origin = grid._kernel_axes()
-    _core.label_grid(*form, xs, ys, out, rtol, origin)
+    _core.label_grid(form.components(), xs, ys, out, rtol, origin)
     return out
