@@ -60,6 +60,7 @@ __all__ = [
     "conditional_mean_grid",
     "label_grid",
     "log_density_grid",
+    "normalize_chunks",
     "render_to_zarr",
 ]
 
@@ -132,8 +133,7 @@ def _render_block(model, grid: Grid, render, options: dict, block_info=None):
     block covers. The image axes are the first two of the output, except for the stacked
     (mean, std) blocks, whose leading axis of 2 comes first."""
     location = block_info[None]["array-location"]
-    axes = location[1:3] if render is _mean_and_std else location[:2]
-    (r0, r1), (c0, c1) = axes
+    (r0, r1), (c0, c1) = location[1:3] if render is _mean_and_std else location[:2]
     return render(model, grid[r0:r1, c0:c1], **options)
 
 
@@ -145,17 +145,18 @@ def _mean_and_std(model, window: Grid, **options) -> np.ndarray:
 
 
 def _lazy(model, grid: Grid, render, options: dict, chunks: tuple, dtype, prefix: str):
-    """The dask array of ``render`` over the blocks ``chunks`` (the output's full chunk
-    structure), with ``model`` in one task."""
+    """The dask array of ``render(model, window, **options)`` over the blocks ``chunks`` (the
+    output's full chunk structure), with ``model`` in one task.
+
+    ``options`` holds plain Python values (a dtype by its name), which every Dask version
+    tokenizes deterministically: in some, ``name=`` is a prefix to which map_blocks adds a
+    token of its arguments."""
     # One key for the model: every block task depends on it instead of embedding a copy. The
     # grid (a few numbers) gets one too. Both are named after their contents, and so is the
     # array: equal inputs give equal keys, and Dask can share their work.
     model_token, grid_token = _token(model), _token(grid)
     model_key = dask.delayed(model, name=f"gmmfast-model-{model_token}", traverse=False)
     grid_key = dask.delayed(grid, name=f"gmmfast-grid-{grid_token}", traverse=False)
-    # The dtype as a string keeps every argument one that Dask tokenizes deterministically (for
-    # Dask versions where ``name=`` is a prefix to which map_blocks adds its own token).
-    options = {**options, "dtype": np.dtype(dtype).name} if "dtype" in options else options
     name = f"{prefix}-{_token(model_token, grid_token, render.__name__, options, chunks)}"
     return da.map_blocks(
         _render_block,
@@ -220,7 +221,7 @@ def log_density_grid(
     dtype = check_float_dtype(dtype)
     blocks = normalize_chunks(chunks, grid.shape)
     small, dims = _density_model(model, dims)
-    options = {"dims": dims, "rtol": rtol, "dtype": dtype}
+    options = {"dims": dims, "rtol": rtol, "dtype": dtype.name}
     return _lazy(
         small, grid, _density.log_density_grid, options, blocks, dtype, "gmmfast-log-density"
     )
@@ -278,7 +279,7 @@ def conditional_mean_grid(
     dtype = check_float_dtype(dtype)
     rows, cols = normalize_chunks(chunks, grid.shape)
     m = mixture.n_features - 2
-    options = {"given": given, "rtol": rtol, "dtype": dtype}
+    options = {"given": given, "rtol": rtol, "dtype": dtype.name}
     if not return_std:
         return _lazy(
             mixture,
