@@ -21,10 +21,13 @@
 //! weight underflows (a pixel far from all components) the nearest component, in Mahalanobis
 //! terms with its weight, still has w = 1: the result is its regression, never NaN.
 
+// Loops over the lanes of a row index several arrays by the same lane: clearer than zips.
+#![allow(clippy::needless_range_loop)]
+
 use crate::cull::Culling;
 use crate::density::{peak, NEGLIGIBLE};
 use crate::error::{check_len, KernelError};
-use crate::evaluate::{for_each_pixel, for_each_point, Reducer, Store};
+use crate::evaluate::{for_each_pixel, for_each_point, Reducer, Row, Store, LANES};
 use crate::fastmath::weights_into;
 use crate::grid::{Axes, Window};
 use crate::mixture::{Mixture, Planar};
@@ -285,19 +288,23 @@ pub fn conditional_mean_points(
 }
 
 /// Scratch space of [`ConditionalGrid`]: the sub-tile's regressions laid out for the pixel
-/// loop, and the pixel's sums.
+/// loop, and one pixel's log-densities and weights.
 struct GridScratch {
-    /// Row i (4m values) for candidate i: a = μ_r + G (c − μ_g), the regression at the
+    /// Row k (4m values) for candidate k: a = μ_r + G (c − μ_g), the regression at the
     /// sub-tile's centre c; the two columns of G; the conditional variances.
     rows: Vec<f64>,
     centre: [f64; 2],
+    /// One pixel's log-densities and weights (relative to its largest), one per candidate.
+    l: Vec<f64>,
     w: Vec<f64>,
-    /// Σ w a, Σ w G[:, 0], Σ w G[:, 1] (3m values), then Σ w (v + (m_i − mean)²) (m values).
-    sums: Vec<f64>,
-    mean: Vec<f64>,
+    /// Scratch of [`pixel_moments_dyn`] (more than four remaining features).
+    scratch: Vec<f64>,
 }
 
 /// Conditional mean (and std) at every pixel of a grid whose (x, y) are the given features.
+///
+/// Each sub-tile evaluates its candidates' regressions once, at its centre c, and each pixel
+/// adds G (x − c).
 struct ConditionalGrid<'a> {
     reg: &'a Regression,
     exact: f64,
@@ -313,9 +320,9 @@ impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
         GridScratch {
             rows: Vec::new(),
             centre: [0.0; 2],
+            l: Vec::new(),
             w: Vec::new(),
-            sums: vec![0.0; 4 * m],
-            mean: vec![0.0; m],
+            scratch: Vec::with_capacity(4 * m),
         }
     }
 
@@ -343,88 +350,130 @@ impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
     }
 
     #[inline(always)]
-    fn pixel(
-        &self,
-        st: &mut GridScratch,
-        l: &[f64],
-        _: &Planar,
-        xy: [f64; 2],
-        mean_out: &mut [T],
-        std_out: &mut [T],
-    ) {
+    fn row(&self, st: &mut GridScratch, row: &Row, _: &Planar, mean: &mut [T], std: &mut [T]) {
         let m = self.reg.n_rest;
-        let n = l.len();
-        let pk = peak(l);
+        let n = row.n;
         let cutoff = if self.rtol > 0.0 {
             self.exact.max((self.rtol / 2.0).ln() - (n as f64).ln())
         } else {
             self.exact
         };
+        let dy = row.y - st.centre[1];
+        st.l.resize(n, 0.0);
         st.w.resize(n, 0.0);
-        weights_into(l, pk.max, cutoff, &mut st.w);
-        st.w[pk.argmax] = 1.0;
-        // Sums in candidate order; a skipped candidate adds exact zeros (its weight is 0), so
-        // the sums are those over every component.
-        let (linear, second) = st.sums.split_at_mut(3 * m);
-        // The colour case (m = 3) and its neighbours get fixed-size accumulators that stay in
-        // vector registers; the arithmetic and its order are the same in every branch.
-        let total = match m {
-            1 => linear_sums::<3>(&st.w, &st.rows, 4 * m, linear),
-            2 => linear_sums::<6>(&st.w, &st.rows, 4 * m, linear),
-            3 => linear_sums::<9>(&st.w, &st.rows, 4 * m, linear),
-            4 => linear_sums::<12>(&st.w, &st.rows, 4 * m, linear),
-            _ => linear_sums_dyn(&st.w, &st.rows, 4 * m, linear),
-        };
-        let (dx, dy) = (xy[0] - st.centre[0], xy[1] - st.centre[1]);
-        for j in 0..m {
-            let value = (linear[j] + dx * linear[m + j] + dy * linear[2 * m + j]) / total;
-            st.mean[j] = value;
-            mean_out[j] = T::store(value);
-        }
-        if !self.with_std {
-            return;
-        }
-        second.fill(0.0);
-        for (&w, row) in st.w.iter().zip(st.rows.chunks_exact(4 * m)) {
-            for j in 0..m {
-                let mean_i = row[j] + row[m + j] * dx + row[2 * m + j] * dy;
-                let dev = mean_i - st.mean[j];
-                second[j] += w * (row[3 * m + j] + dev * dev);
+        // Pixel by pixel: the weights of all candidates at once (this loop vectorises over
+        // candidates), then the sums in candidate order. A skipped candidate adds exact zeros
+        // (its weight is 0), so the sums are those over every component. The peak weighs
+        // exactly 1, even when every l is −∞.
+        for p in 0..row.len {
+            for (v, lanes) in st.l.iter_mut().zip(row.l.chunks_exact(LANES)) {
+                *v = lanes[p];
+            }
+            let pk = peak(&st.l);
+            weights_into(&st.l, pk.max, cutoff, &mut st.w);
+            st.w[pk.argmax] = 1.0;
+            let dx = row.xs[p] - st.centre[0];
+            let out = &mut mean[p * m..(p + 1) * m];
+            let spread = if self.with_std {
+                &mut std[p * m..(p + 1) * m]
+            } else {
+                &mut [][..]
+            };
+            // The colour case (m = 3) and its neighbours get fixed-size accumulators that
+            // stay in registers; the arithmetic and its order are the same in every branch.
+            let w = &st.w;
+            match m {
+                1 => pixel_moments::<1, 3, T>(w, &st.rows, dx, dy, out, spread),
+                2 => pixel_moments::<2, 6, T>(w, &st.rows, dx, dy, out, spread),
+                3 => pixel_moments::<3, 9, T>(w, &st.rows, dx, dy, out, spread),
+                4 => pixel_moments::<4, 12, T>(w, &st.rows, dx, dy, out, spread),
+                _ => pixel_moments_dyn(w, &st.rows, m, dx, dy, &mut st.scratch, out, spread),
             }
         }
-        for j in 0..m {
-            std_out[j] = T::store((second[j] / total).sqrt());
-        }
     }
 }
 
-/// Σ_i w_i rows[i][..L] into `out` (len L) and returns Σ_i w_i, both in candidate order.
+/// The conditional mean (and, if `std` is not empty, standard deviation) of one pixel at
+/// offset (dx, dy) from its sub-tile's centre, from its weights `w` and the candidates'
+/// `rows` (see [`GridScratch::rows`]); `M` remaining features, `L` = 3M accumulators.
 #[inline(always)]
-fn linear_sums<const L: usize>(w: &[f64], rows: &[f64], stride: usize, out: &mut [f64]) -> f64 {
+fn pixel_moments<const M: usize, const L: usize, T: Store>(
+    w: &[f64],
+    rows: &[f64],
+    dx: f64,
+    dy: f64,
+    mean: &mut [T],
+    std: &mut [T],
+) {
     let mut acc = [0.0; L];
     let mut total = 0.0;
-    for (&wi, row) in w.iter().zip(rows.chunks_exact(stride)) {
-        total += wi;
-        for (a, &v) in acc.iter_mut().zip(&row[..L]) {
-            *a += wi * v;
+    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * M)) {
+        total += wk;
+        for (a, &v) in acc.iter_mut().zip(&coeffs[..L]) {
+            *a += wk * v;
         }
     }
-    out.copy_from_slice(&acc);
-    total
+    let mut mu = [0.0; M];
+    for j in 0..M {
+        mu[j] = (acc[j] + dx * acc[M + j] + dy * acc[2 * M + j]) / total;
+        mean[j] = T::store(mu[j]);
+    }
+    if std.is_empty() {
+        return;
+    }
+    let mut second = [0.0; M];
+    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * M)) {
+        for j in 0..M {
+            let mean_k = coeffs[j] + coeffs[M + j] * dx + coeffs[2 * M + j] * dy;
+            let dev = mean_k - mu[j];
+            second[j] += wk * (coeffs[3 * M + j] + dev * dev);
+        }
+    }
+    for j in 0..M {
+        std[j] = T::store((second[j] / total).sqrt());
+    }
 }
 
-/// [`linear_sums`] for any length (`out.len()`).
-fn linear_sums_dyn(w: &[f64], rows: &[f64], stride: usize, out: &mut [f64]) -> f64 {
-    let len = out.len();
-    out.fill(0.0);
+/// [`pixel_moments`] for any number `m` of remaining features; `scratch` holds 4m values.
+#[allow(clippy::too_many_arguments)]
+fn pixel_moments_dyn<T: Store>(
+    w: &[f64],
+    rows: &[f64],
+    m: usize,
+    dx: f64,
+    dy: f64,
+    scratch: &mut Vec<f64>,
+    mean: &mut [T],
+    std: &mut [T],
+) {
+    scratch.clear();
+    scratch.resize(4 * m, 0.0);
+    let (acc, rest) = scratch.split_at_mut(3 * m);
+    let (mu, second) = rest.split_at_mut(m);
     let mut total = 0.0;
-    for (&wi, row) in w.iter().zip(rows.chunks_exact(stride)) {
-        total += wi;
-        for (a, &v) in out.iter_mut().zip(&row[..len]) {
-            *a += wi * v;
+    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * m)) {
+        total += wk;
+        for (a, &v) in acc.iter_mut().zip(&coeffs[..3 * m]) {
+            *a += wk * v;
         }
     }
-    total
+    for j in 0..m {
+        mu[j] = (acc[j] + dx * acc[m + j] + dy * acc[2 * m + j]) / total;
+        mean[j] = T::store(mu[j]);
+    }
+    if std.is_empty() {
+        return;
+    }
+    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * m)) {
+        for j in 0..m {
+            let mean_k = coeffs[j] + coeffs[m + j] * dx + coeffs[2 * m + j] * dy;
+            let dev = mean_k - mu[j];
+            second[j] += wk * (coeffs[3 * m + j] + dev * dev);
+        }
+    }
+    for j in 0..m {
+        std[j] = T::store((second[j] / total).sqrt());
+    }
 }
 
 /// The same at every pixel centre of `window`, the pixel's (x, y) being the two given

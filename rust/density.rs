@@ -15,10 +15,13 @@
 //! The result is therefore bitwise the sum over all components, at the cost of a handful of
 //! `exp` calls per pixel when the components are spread out.
 
+// Loops over the lanes of a row index several arrays by the same lane: clearer than zips.
+#![allow(clippy::needless_range_loop)]
+
 use crate::cull::Culling;
 use crate::error::KernelError;
-use crate::evaluate::{for_each_pixel, for_each_point, Reducer, Store};
-use crate::fastmath::weights_into;
+use crate::evaluate::{for_each_pixel, for_each_point, lane_peaks, Reducer, Row, Store, LANES};
+use crate::fastmath::{exp_neg, weights_into};
 use crate::grid::{Axes, Window};
 use crate::mixture::{Mixture, Planar};
 
@@ -139,25 +142,36 @@ pub fn predict_points(mixture: &Mixture, x: &[f64], out: &mut [i64]) -> Result<(
     )
 }
 
-/// Log-sum-exp at every pixel.
+/// Log-sum-exp at every pixel: per lane, the same terms added in the same order as
+/// [`log_sum_exp`] does for one pixel, so grid and point kernels agree to the bit.
 struct LogDensity;
 
 impl<T: Store> Reducer<T> for LogDensity {
-    type State = Vec<f64>;
-    fn state(&self) -> Vec<f64> {
-        Vec::new()
-    }
+    type State = ();
+    fn state(&self) {}
     #[inline(always)]
-    fn pixel(
-        &self,
-        w: &mut Vec<f64>,
-        l: &[f64],
-        _: &Planar,
-        _: [f64; 2],
-        out: &mut [T],
-        _: &mut [T],
-    ) {
-        out[0] = T::store(log_sum_exp(l, peak(l), w));
+    fn row(&self, _: &mut (), row: &Row, _: &Planar, out: &mut [T], _: &mut [T]) {
+        let (max, arg) = lane_peaks(row);
+        let mut sum = [1.0; LANES];
+        for (k, lanes) in row.l[..row.n * LANES].chunks_exact(LANES).enumerate() {
+            for p in 0..LANES {
+                let t = lanes[p] - max[p];
+                let e = exp_neg(t);
+                sum[p] += if t > NEGLIGIBLE && k != arg[p] {
+                    e
+                } else {
+                    0.0
+                };
+            }
+        }
+        for p in 0..row.len {
+            let value = if max[p] == f64::NEG_INFINITY {
+                f64::NEG_INFINITY
+            } else {
+                max[p] + sum[p].ln()
+            };
+            out[p] = T::store(value);
+        }
     }
 }
 
@@ -168,17 +182,12 @@ impl Reducer<i64> for Label {
     type State = ();
     fn state(&self) {}
     #[inline(always)]
-    fn pixel(
-        &self,
-        _: &mut (),
-        l: &[f64],
-        cands: &Planar,
-        _: [f64; 2],
-        out: &mut [i64],
-        _: &mut [i64],
-    ) {
-        // A sub-tile always keeps at least one candidate: the one with the best lower bound.
-        out[0] = cands.index.get(peak(l).argmax).map_or(0, |&k| k as i64);
+    fn row(&self, _: &mut (), row: &Row, cands: &Planar, out: &mut [i64], _: &mut [i64]) {
+        let (_, arg) = lane_peaks(row);
+        for p in 0..row.len {
+            // A sub-tile always keeps at least one candidate: the one with the best lower bound.
+            out[p] = cands.index.get(arg[p]).map_or(0, |&k| k as i64);
+        }
     }
 }
 
@@ -188,16 +197,8 @@ struct Count;
 impl Reducer<i64> for Count {
     type State = ();
     fn state(&self) {}
-    fn pixel(
-        &self,
-        _: &mut (),
-        l: &[f64],
-        _: &Planar,
-        _: [f64; 2],
-        out: &mut [i64],
-        _: &mut [i64],
-    ) {
-        out[0] = l.len() as i64;
+    fn row(&self, _: &mut (), row: &Row, _: &Planar, out: &mut [i64], _: &mut [i64]) {
+        out[..row.len].fill(row.n as i64);
     }
 }
 

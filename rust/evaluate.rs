@@ -5,6 +5,9 @@
 //! and each point's reduction sees its values in component order, so every kernel built on
 //! them is bitwise deterministic.
 
+// Loops over the lanes of a row index several arrays by the same lane: clearer than zips.
+#![allow(clippy::needless_range_loop)]
+
 use rayon::prelude::*;
 
 use crate::cull::{select, Culling};
@@ -67,34 +70,68 @@ where
     Ok(())
 }
 
-/// What a grid kernel does with the log-densities of a pixel's candidates.
+/// Pixels evaluated together: one row of a sub-tile.
+pub const LANES: usize = SUBTILE;
+
+/// One row of up to [`LANES`] consecutive pixels of a sub-tile, with its candidates'
+/// log-densities laid out lane-major: `l[k * LANES + p]` is candidate k at pixel p. Lanes
+/// `len..LANES` repeat the last pixel (so loops over lanes can ignore `len`); reducers write
+/// only the first `len`.
+pub struct Row<'a> {
+    pub l: &'a [f64],
+    /// Number of candidates.
+    pub n: usize,
+    /// Number of real pixels.
+    pub len: usize,
+    pub xs: [f64; LANES],
+    pub y: f64,
+}
+
+/// Per lane, the largest log-density and the first candidate that reaches it (in candidate
+/// order, as [`crate::density::peak`] finds it for one pixel). NaN never wins; a lane whose
+/// values are all −∞ gets −∞ and candidate 0.
+#[inline(always)]
+pub fn lane_peaks(row: &Row) -> ([f64; LANES], [usize; LANES]) {
+    let mut max = [f64::NEG_INFINITY; LANES];
+    let mut arg = [0usize; LANES];
+    for (k, lanes) in row.l[..row.n * LANES].chunks_exact(LANES).enumerate() {
+        for p in 0..LANES {
+            let better = lanes[p] > max[p];
+            max[p] = if better { lanes[p] } else { max[p] };
+            arg[p] = if better { k } else { arg[p] };
+        }
+    }
+    (max, arg)
+}
+
+/// What a grid kernel does with the log-densities of its candidates, row by row.
 ///
 /// The driver calls [`Reducer::prepare`] once per sub-tile with its candidates (positions
 /// in component order, `cands.index` their component numbers) and the centre of the
-/// sub-tile's bounding box, then [`Reducer::pixel`] for each of its pixels.
+/// sub-tile's bounding box, then [`Reducer::row`] for each of its rows.
 pub trait Reducer<T>: Sync {
     /// Scratch space, made once per tile.
     type State;
     fn state(&self) -> Self::State;
     #[inline(always)]
     fn prepare(&self, _state: &mut Self::State, _cands: &Planar, _centre: [f64; 2]) {}
-    /// Writes the pixel's `channels` values into `slot` and, if it is not empty, `extra`.
-    /// `l[i]` is candidate i's log-density at the pixel centre `xy`.
-    fn pixel(
+    /// Writes the `channels` values of each of the row's `row.len` pixels into `out`
+    /// (pixel after pixel) and, if it is not empty, into `extra`.
+    fn row(
         &self,
         state: &mut Self::State,
-        l: &[f64],
+        row: &Row,
         cands: &Planar,
-        xy: [f64; 2],
-        slot: &mut [T],
+        out: &mut [T],
         extra: &mut [T],
     );
 }
 
 /// Runs `reducer` over every pixel of `window`: per tile, the components that may matter are
 /// selected (see [`crate::cull`]; over all components with the exact rule, then per sub-tile
-/// over the tile's candidates with `culling`), and each pixel's candidates are evaluated at its
-/// centre. `out` holds `channels` values per window pixel, `extra` the same layout or nothing.
+/// over the tile's candidates with `culling`), and each row of a sub-tile has its candidates
+/// evaluated at its pixel centres. `out` holds `channels` values per window pixel, `extra` the
+/// same layout or nothing.
 ///
 /// Candidates depend on the grid's tiles only, never on `window`, so a pixel's value does not
 /// depend on the window it is computed in.
@@ -127,7 +164,7 @@ where
         |tile, mut band, mut extra_band| {
             let in_tile = select(mixture, &everything, &axes.bounds(tile), &exact);
             let mut cands = Planar::with_capacity(in_tile.len());
-            let mut l = Vec::with_capacity(in_tile.len());
+            let mut l = Vec::with_capacity(in_tile.len() * LANES);
             let mut state = reducer.state();
             for sub in tile.split(SUBTILE) {
                 let part = sub.clip(window);
@@ -138,7 +175,7 @@ where
                 mixture.subset_into(&select(mixture, &in_tile, &rect, culling), &mut cands);
                 let centre = [0.5 * (rect.x[0] + rect.x[1]), 0.5 * (rect.y[0] + rect.y[1])];
                 reducer.prepare(&mut state, &cands, centre);
-                l.resize(cands.len(), 0.0);
+                l.resize(cands.len() * LANES, 0.0);
                 let mut pixels = SubTile {
                     axes,
                     part: &part,
@@ -155,10 +192,10 @@ where
     )
 }
 
-/// The pixel loop of one sub-tile, compiled twice: for the baseline CPU and, when the machine
-/// has them, with AVX2 instructions (twice the vector width for the component loops). Both
-/// use the same additions and multiplications in the same order (no fused multiply-add), so
-/// they give bitwise the same results.
+/// The row loop of one sub-tile, compiled twice: for the baseline CPU and, when the machine
+/// has them, with AVX2 instructions (twice the vector width for the lane loops). Both use the
+/// same additions and multiplications in the same order (no fused multiply-add), so they give
+/// bitwise the same results.
 struct SubTile<'a, 'b, 'c, T, R: Reducer<T>> {
     axes: &'a Axes<'a>,
     part: &'a Block,
@@ -191,20 +228,29 @@ impl<T, R: Reducer<T>> SubTile<'_, '_, '_, T, R> {
 
     #[inline(always)]
     fn run_generic(&mut self) {
+        let cols = self.part.cols.clone();
+        let len = cols.len();
+        let mut xs = [0.0; LANES];
+        for (p, x) in xs.iter_mut().enumerate() {
+            *x = self.axes.xs[cols.start + p.min(len - 1)];
+        }
         for i in self.part.rows.clone() {
             let y = self.axes.ys[i];
-            for j in self.part.cols.clone() {
-                let x = self.axes.xs[j];
-                self.cands.log_probs(x, y, self.l);
-                self.reducer.pixel(
-                    self.state,
-                    self.l,
-                    self.cands,
-                    [x, y],
-                    self.band.pixel(i, j),
-                    self.extra_band.pixel(i, j),
-                );
-            }
+            self.cands.log_probs_lanes(&xs, y, self.l);
+            let row = Row {
+                l: self.l,
+                n: self.cands.len(),
+                len,
+                xs,
+                y,
+            };
+            self.reducer.row(
+                self.state,
+                &row,
+                self.cands,
+                self.band.pixels(i, cols.clone()),
+                self.extra_band.pixels(i, cols.clone()),
+            );
         }
     }
 }

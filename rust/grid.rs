@@ -177,7 +177,7 @@ pub(crate) fn optional_chunks<T>(out: &mut [T], chunk: usize, count: usize) -> V
 /// `tile` is the whole tile (anchored to the grid, not clipped to the window). `out` holds
 /// `channels` values per window pixel in row-major order; `band` gives access to the part of
 /// `out` that belongs to the tile's band of rows, addressed by grid pixel indices. `extra` is a
-/// second output of the same layout, or empty when not wanted (then `extra_band.pixel` is
+/// second output of the same layout, or empty when not wanted (then `extra_band.pixels` is
 /// always empty).
 pub fn for_each_tile<T, F>(
     axes: &Axes,
@@ -265,16 +265,16 @@ impl<'a, T> BandView<'a, T> {
         }
     }
 
-    /// The `channels` values of grid pixel (i, j), or an empty slice when this output was not
-    /// asked for.
+    /// The values of grid pixels (i, j) for j in `cols` (consecutive in the output:
+    /// `channels` per pixel), or an empty slice when this output was not asked for.
     #[inline]
-    pub fn pixel(&mut self, i: usize, j: usize) -> &mut [T] {
+    pub fn pixels(&mut self, i: usize, cols: Range<usize>) -> &mut [T] {
         if self.slice.is_empty() {
             return &mut [];
         }
         let row = i - self.first_row;
-        let at = (row * self.window.width() + (j - self.window.cols.start)) * self.channels;
-        &mut self.slice[at..at + self.channels]
+        let first = row * self.window.width() + (cols.start - self.window.cols.start);
+        &mut self.slice[first * self.channels..(first + cols.len()) * self.channels]
     }
 }
 
@@ -310,8 +310,8 @@ mod tests {
                     assert_eq!(tile.cols.start % TILE, 0);
                     let part = tile.clip(&window);
                     for i in part.rows.clone() {
-                        for j in part.cols.clone() {
-                            band.pixel(i, j)[0] += 1;
+                        for hit in band.pixels(i, part.cols.clone()) {
+                            *hit += 1;
                         }
                     }
                 },

@@ -211,6 +211,25 @@ impl Planar {
         }
     }
 
+    /// Writes l_i(xs[p], y) for every component i of the set and lane p into
+    /// `out[i * LANES + p]` (len `self.len() * LANES`): one row of pixels at once, so that the
+    /// loop over lanes has a fixed length and vectorises whatever the number of components.
+    #[inline(always)]
+    pub fn log_probs_lanes<const LANES: usize>(&self, xs: &[f64; LANES], y: f64, out: &mut [f64]) {
+        let n = self.len();
+        let (c, mx, my) = (&self.c[..n], &self.mx[..n], &self.my[..n]);
+        let (u00, u01, u11) = (&self.u00[..n], &self.u01[..n], &self.u11[..n]);
+        for (i, lanes) in out[..n * LANES].chunks_exact_mut(LANES).enumerate() {
+            let dy = y - my[i];
+            for (o, &x) in lanes.iter_mut().zip(xs) {
+                let dx = x - mx[i];
+                let a = dx * u00[i];
+                let b = dx * u01[i] + dy * u11[i];
+                *o = c[i] - 0.5 * (a * a + b * b);
+            }
+        }
+    }
+
     /// Writes l_i(x, y) for every component of the set into `out` (len `self.len()`).
     #[inline(always)]
     pub fn log_probs(&self, x: f64, y: f64, out: &mut [f64]) {
