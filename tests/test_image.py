@@ -316,15 +316,7 @@ def test_contour_figure_is_grid_sized_in_image_orientation(tmp_path):
         image.contour_figure(model, gmmfast.Grid(1, 5))
 
 
-def block_matplotlib(monkeypatch):
-    """Make every ``import matplotlib...`` fail, as without the optional extra."""
-    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
-        monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-
-
-def test_without_matplotlib_figures_say_how_to_get_it(monkeypatch):
-    block_matplotlib(monkeypatch)
+def test_without_matplotlib_figures_say_how_to_get_it(no_matplotlib):
     model, grid = blob_in_the_top_left()
     with pytest.raises(ImportError, match=r"gmmfast\[plot\]"):
         image.contour_figure(model, grid)
