@@ -843,8 +843,19 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     render.add_argument("model", metavar="MODEL.npz", help="a model file from 'gmmfast fit'")
-    render.add_argument("--method", choices=tuple(METHODS), default="density", help="(density)")
-    render.add_argument("-o", "--output", required=True, metavar="OUT.png", help="the picture")
+    render.add_argument(
+        "--method",
+        choices=tuple(METHODS),
+        default="density",
+        help="what to draw (default: density; see above)",
+    )
+    render.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.png",
+        help="the picture (PNG; the extension picks the format)",
+    )
     render.add_argument(
         "--size",
         type=parse_size,
@@ -852,9 +863,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="pixels of the picture (default: the source image's size)",
     )
     render.add_argument(
-        "--mapping", choices=("linear", "log", "piecewise"), help="density: tone (linear)"
+        "--mapping",
+        choices=("linear", "log", "piecewise"),
+        help="density: tone mapping (default: linear)",
     )
-    render.add_argument("--knots", type=parse_knots, metavar="'X,Y ...'", help="piecewise curve")
+    render.add_argument(
+        "--knots", type=parse_knots, metavar="'X,Y ...'", help="piecewise: the curve"
+    )
     render.add_argument("--colormap", metavar="NAME", help="density: matplotlib colour map")
     render.add_argument("--levels", type=_positive_int, metavar="N", help="contour: levels (4)")
     render.add_argument(

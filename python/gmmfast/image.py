@@ -293,9 +293,11 @@ class _Progress:
         now = time.perf_counter()
         # The first iteration's change is from -inf: not worth printing.
         step = f"  change {change:.3g}" if np.isfinite(change) else ""
+        # The clock starts before scikit-learn's initialisation, which has no hook of its own.
+        with_init = " with the initialisation" if n_iter == 1 else ""
         self._line(
             f"fit: EM iteration {n_iter}/{self.estimator.max_iter}  lower bound "
-            f"{self.lower_bound:.6f}{step}  ({now - self.last:.2f} s)",
+            f"{self.lower_bound:.6f}{step}  ({now - self.last:.2f} s{with_init})",
             final=not self.tty,
         )
         self.last = now
