@@ -1,9 +1,11 @@
-"""Render the density of a Gaussian mixture fitted on a picture, back as a picture.
+"""Render the density of a Gaussian mixture fitted on a picture, back as a picture, with the
+Python API (``gmmfast demo`` does this and more from the command line).
 
 The model is the K = 500 GaussianMixture that ships with gmmfast, fitted on the (x, y) of the
 dark pixels of a line drawing of scikit-learn's bundled ``china.jpg``. We render its log-density
-on the picture's own 640 × 427 pixel grid, map density linearly to grey (dense = dark, like the
-drawing) and write both images side by side.
+on the picture's own 640 × 427 pixel grid, map it to grey with the linear and the piecewise tone
+mappings of :mod:`gmmfast.image` (dense = dark, like the drawing) and write the drawing and both
+renders side by side.
 
     python examples/render_density.py --out out
 """
@@ -18,13 +20,8 @@ import numpy as np
 from PIL import Image
 
 import gmmfast
+from gmmfast import image
 from gmmfast.datasets import china_edges, demo_model
-
-
-def linear_grey(log_density: np.ndarray) -> np.ndarray:
-    """Density scaled to [0, 1] by its maximum, drawn dark on white as uint8."""
-    density = np.exp(log_density - log_density.max())
-    return np.round(255.0 * (1.0 - density)).astype(np.uint8)
 
 
 def main() -> None:
@@ -40,11 +37,14 @@ def main() -> None:
     elapsed = time.perf_counter() - start
 
     drawing = china_edges()
-    density = linear_grey(log_density)
-    side_by_side = np.concatenate([drawing, np.full((grid.height, 8), 128, np.uint8), density], 1)
+    linear = image.linear(log_density)
+    piecewise = image.piecewise(log_density)  # only high probabilities dark
+    gap = np.full((grid.height, 8), 128, np.uint8)
+    side_by_side = np.concatenate([drawing, gap, linear, gap, piecewise], axis=1)
     written = {
         "china_edges.png": drawing,
-        "china_density.png": density,
+        "china_density.png": linear,
+        "china_density_piecewise.png": piecewise,
         "china_side_by_side.png": side_by_side,
     }
     for name, pixels in written.items():

@@ -6,7 +6,9 @@
 """
 
 import os
+import sys
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 _COMMON = {
@@ -20,3 +22,11 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=600, **_COMMON)
 settings.load_profile(os.environ.get("GMMFAST_HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def no_matplotlib(monkeypatch):
+    """Make every ``import matplotlib...`` fail, as without the optional extra ``plot``."""
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)

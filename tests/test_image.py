@@ -1,9 +1,14 @@
-"""Images as training points."""
+"""Images as training points, fitting, tone mappings, contours and contact sheets."""
+
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
 
+import gmmfast
 from gmmfast import image
 
 
@@ -73,3 +78,283 @@ def test_unreadable_and_missing_files(tmp_path):
 def test_a_white_image_has_no_dark_points():
     with pytest.raises(ValueError, match="no pixel"):
         image.bw_points(np.full((4, 4), 255, np.uint8))
+
+
+# --- fit: scikit-learn's own fit, with progress on stderr -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(0)
+    centres = np.array([[5.0, 5.0], [20.0, 8.0], [12.0, 20.0]])
+    return np.vstack([rng.normal(c, 1.5, size=(150, 2)) for c in centres])
+
+
+def fitted_state(estimator) -> dict:
+    return {k: v for k, v in vars(estimator).items() if k.endswith("_") and k != "n_features_in_"}
+
+
+def assert_same_fit(ours, theirs):
+    assert type(ours) is GaussianMixture
+    assert ours.get_params() == theirs.get_params()
+    assert set(vars(ours)) == set(vars(theirs))  # no hook left behind on the instance
+    mine, reference = fitted_state(ours), fitted_state(theirs)
+    assert set(mine) == set(reference)
+    for key, value in reference.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(mine[key], value, err_msg=key)
+        else:
+            assert mine[key] == value, key
+
+
+@pytest.mark.parametrize("progress", [True, False])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"covariance_type": "full"},
+        {"covariance_type": "diag", "n_init": 2},
+        {"covariance_type": "spherical", "tol": 1e-6, "init_params": "random"},
+    ],
+)
+def test_fit_is_scikit_learns_fit_bit_for_bit(blobs, capsys, progress, options):
+    ours = image.fit(blobs, 3, random_state=1, progress=progress, **options)
+    theirs = GaussianMixture(
+        n_components=3, random_state=1, reg_covar=image.PIXEL_VARIANCE, **options
+    ).fit(blobs)
+    assert_same_fit(ours, theirs)
+    assert ours.converged_
+    err = capsys.readouterr().err
+    if progress:
+        assert f"EM iteration {ours.n_iter_}/100  lower bound {ours.lower_bound_:.6f}" in err
+        assert "fit: converged" in err
+        assert err.count("fit: initialisation") == options.get("n_init", 1)
+    else:
+        assert err == ""
+
+
+def test_fit_that_does_not_converge_warns_as_scikit_learn_does(blobs, capsys):
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        ours = image.fit(blobs, 3, max_iter=2, tol=1e-12, random_state=0, progress=True)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        theirs = GaussianMixture(
+            3, max_iter=2, tol=1e-12, random_state=0, reg_covar=image.PIXEL_VARIANCE
+        ).fit(blobs)
+    assert_same_fit(ours, theirs)
+    assert (ours.n_iter_, ours.converged_) == (2, False)
+    assert "fit: did not converge" in capsys.readouterr().err
+
+
+def test_fit_progress_auto_is_quiet_off_a_terminal(blobs, capsys):
+    image.fit(blobs, 2, random_state=0)  # progress="auto"; pytest's stderr is no terminal
+    assert capsys.readouterr().err == ""
+
+
+def test_fit_refuses_more_components_than_points_and_bad_progress(blobs):
+    with pytest.raises(
+        ValueError, match=r"n_components=5 is larger than the number of points \(4\)"
+    ):
+        image.fit(blobs[:4], 5)
+    with pytest.raises(ValueError, match="progress must be True, False or 'auto'"):
+        image.fit(blobs, 2, progress="yes")
+
+
+# --- tone mappings against their definitions ------------------------------------------------
+
+
+def log_of(density, offset=-7.3):
+    """Log-densities with a constant offset: every mapping is relative to the maximum."""
+    with np.errstate(divide="ignore"):
+        return np.log(np.asarray(density, dtype=float)) + offset
+
+
+def test_linear_is_density_over_its_maximum_dark_is_dense():
+    # grey = round(255 (1 − p/p_max)): 255·0.6 = 153, 255·0.8 = 204
+    out = image.linear(log_of([[1.0, 0.4], [0.2, 0.0]]))
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, [[0, 153], [204, 255]])
+
+
+def test_log_scales_log_density_between_bounds():
+    # t = (L − low)/(high − low) clipped: with low=-5, high=0: 1, 0.8, 0.6, 0 → 0, 51, 102, 255
+    out = image.log(np.array([0.0, -1.0, -2.0, -9.0]), low=-5.0, high=0.0)
+    np.testing.assert_array_equal(out, [0, 51, 102, 255])
+    # defaults: high = max, low = max − ln 1000, so p/p_max = 10^-1 → t = 2/3 → 85
+    np.testing.assert_array_equal(image.log(log_of([1.0, 0.1, 0.01, 1e-4])), [0, 85, 170, 255])
+    with pytest.raises(ValueError, match="low must be below high"):
+        image.log(np.zeros(3), low=1.0, high=1.0)
+
+
+def test_piecewise_matches_hand_computed_values_of_the_default_curve():
+    # DEFAULT_KNOTS (0,0) (0.05,0) (0.3,0.9) (1,1). At p/p_max = 0.65: ink = 0.9 + 0.1·0.35/0.7
+    # = 0.95 → 12.75 → 13; at 0.2: 0.9·0.15/0.25 = 0.54 → 117.3 → 117; at 0.1: 0.9·0.05/0.25
+    # = 0.18 → 209.1 → 209; at 0.02 (below 0.05): white.
+    assert image.DEFAULT_KNOTS == ((0.0, 0.0), (0.05, 0.0), (0.3, 0.9), (1.0, 1.0))
+    out = image.piecewise(log_of([1.0, 0.65, 0.2, 0.1, 0.02, 0.0]))
+    np.testing.assert_array_equal(out, [0, 13, 117, 209, 255, 255])
+
+
+def test_piecewise_with_user_knots():
+    rng = np.random.default_rng(0)
+    log_density = rng.normal(-10, 2, size=(7, 9))
+    # The diagonal curve is the linear mapping.
+    np.testing.assert_array_equal(
+        image.piecewise(log_density, [(0, 0), (1, 1)]), image.linear(log_density)
+    )
+    # Held at the end values outside the knots: below x=0.2 the ink is 0.4 → 153.
+    knots = [(0.2, 0.4), (0.6, 1.0)]
+    out = image.piecewise(log_of([1.0, 0.6, 0.4, 0.1]), knots)
+    np.testing.assert_array_equal(out, [0, 0, 77, 153])  # 0.4 → ink 0.7 → 76.5 → 77 (even)
+
+
+@pytest.mark.parametrize(
+    ("knots", "match"),
+    [
+        ([(0, 0)], "shape"),
+        ([(0, 0, 0), (1, 1, 1)], "shape"),
+        ([(0, 0), (1.5, 1)], r"in \[0, 1\]"),
+        ([(0, 0), (1, -0.1)], r"in \[0, 1\]"),
+        ([(0.5, 0), (0.5, 1)], "strictly increasing"),
+        ("abc", "pairs of numbers"),
+    ],
+)
+def test_bad_knots(knots, match):
+    with pytest.raises(ValueError, match=match):
+        image.piecewise(np.zeros(3), knots)
+
+
+@pytest.mark.parametrize("mapping", [image.linear, image.log, image.piecewise])
+def test_mappings_refuse_nan_and_all_minus_inf(mapping):
+    with pytest.raises(ValueError, match="NaN"):
+        mapping(np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match="at least one finite"):
+        mapping(np.array([-np.inf, -np.inf]))
+    np.testing.assert_array_equal(mapping(np.array([0.0, -np.inf])), [0, 255])
+
+
+def test_colormap_is_matplotlibs_map_at_the_ink():
+    import matplotlib
+
+    log_density = np.random.default_rng(1).normal(-5, 1, size=(4, 6))
+    out = image.colormap(log_density, "viridis")
+    expected = matplotlib.colormaps["viridis"](image.relative_density(log_density))
+    assert out.shape == (4, 6, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, np.rint(255 * expected[..., :3]).astype(np.uint8))
+    # 'gray_r' takes ink to grey as the grey mappings do, up to its 256-entry table.
+    knots = ((0, 0), (0.5, 1), (1, 1))
+    grey = image.colormap(log_density, "gray_r", mapping="piecewise", knots=knots)[..., 0]
+    difference = grey.astype(int) - image.piecewise(log_density, knots)
+    assert np.abs(difference).max() <= 1
+    with pytest.raises(ValueError, match="not a matplotlib colour map"):
+        image.colormap(log_density, "no-such-map")
+    with pytest.raises(ValueError, match="mapping must be one of"):
+        image.colormap(log_density, mapping="cubic")
+
+
+def test_to_uint8_rgb_rounds_clips_and_paints_nan_as_background():
+    colours = np.array([[[-5.0, 300.0, 127.4], [np.nan, 10.0, 10.0], [0.5, 1.5, 254.6]]])
+    np.testing.assert_array_equal(
+        image.to_uint8_rgb(colours), [[[0, 255, 127], [255, 255, 255], [0, 2, 255]]]
+    )
+    np.testing.assert_array_equal(image.to_uint8_rgb(colours, (1, 2, 3))[0, 1], [1, 2, 3])
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 3\)"):
+        image.to_uint8_rgb(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="background must be three ints"):
+        image.to_uint8_rgb(colours, (0, 0, 256))
+
+
+# --- contours ---------------------------------------------------------------------------------
+
+
+def test_contour_levels():
+    log_density = np.array([[0.0, -20.0]])
+    np.testing.assert_allclose(
+        image.contour_levels(log_density, 3), -np.log(1000.0) * np.array([3, 2, 1]) / 3
+    )
+    np.testing.assert_array_equal(image.contour_levels(log_density, [-3, -1]), [-3.0, -1.0])
+    for bad in (0, [-1, -3], [], [np.inf]):
+        with pytest.raises(ValueError, match="levels"):
+            image.contour_levels(log_density, bad)
+
+
+def test_contour_image_draws_the_inside_edge_of_each_level_set():
+    log_density = np.zeros((5, 6))
+    log_density[1:4, 1:5] = 1.0  # a 3 × 4 plateau
+    log_density[2, 2] = 2.0
+    out = image.contour_image(log_density, [0.5])
+    expected = np.full((5, 6), 255)
+    expected[1:4, 1:5] = 0
+    expected[2, 2:4] = 255  # inside the plateau, all four neighbours are above the level
+    np.testing.assert_array_equal(out, expected)
+    # Two levels: the peak pixel is the whole of {L >= 1.5} and its own edge.
+    expected[2, 2] = 0
+    np.testing.assert_array_equal(image.contour_image(log_density, [0.5, 1.5]), expected)
+
+
+def blob_in_the_top_left():
+    """A 40 × 30 grid and a mixture with one round component centred at (x=8, y=6)."""
+    model = gmmfast.Mixture([1.0], [[8.0, 6.0]], [2.25], "spherical")
+    return model, gmmfast.Grid(40, 30)
+
+
+def test_contour_figure_is_grid_sized_in_image_orientation(tmp_path):
+    from matplotlib.figure import Figure
+
+    model, grid = blob_in_the_top_left()
+    fig = image.contour_figure(model, grid, levels=3)
+    assert isinstance(fig, Figure)
+    fig.savefig(tmp_path / "c.png")
+    pixels = np.asarray(Image.open(tmp_path / "c.png").convert("L"))
+    assert pixels.shape == (30, 40)
+    rows, cols = np.nonzero(pixels < 128)
+    # Row 0 at the top, x to the right: the rings are around row 6, column 8.
+    assert abs(rows.mean() - 6) < 1.5 and abs(cols.mean() - 8) < 1.5
+    raster = image.contour_image(gmmfast.log_density_grid(model, grid), levels=3)
+    rows, cols = np.nonzero(raster == 0)
+    assert abs(rows.mean() - 6) < 1.5 and abs(cols.mean() - 8) < 1.5
+    np.testing.assert_array_equal(image.figure_to_rgb(fig).shape, (30, 40, 3))
+    with pytest.raises(ValueError, match="at least 2 × 2"):
+        image.contour_figure(model, gmmfast.Grid(1, 5))
+
+
+def test_without_matplotlib_figures_say_how_to_get_it(no_matplotlib):
+    model, grid = blob_in_the_top_left()
+    with pytest.raises(ImportError, match=r"gmmfast\[plot\]"):
+        image.contour_figure(model, grid)
+    with pytest.raises(ImportError, match=r"gmmfast\[plot\]"):
+        image.colormap(np.zeros(3))
+    image.contour_image(gmmfast.log_density_grid(model, grid))  # needs no matplotlib
+
+
+def test_contact_sheet_places_labelled_tiles():
+    grey = np.zeros((10, 20), np.uint8)
+    rgb = np.full((20, 20, 3), (255, 0, 0), np.uint8)
+    sheet = image.contact_sheet([grey, rgb, grey], ["a", "b", "c"], columns=2, tile_width=40)
+    # Two columns of 40 px with 8 px margins; the tallest tile (40 px) sets the row height.
+    assert sheet.shape == (8 + 2 * (40 + 18 + 8), 8 + 2 * (40 + 8), 3)
+    np.testing.assert_array_equal(sheet[8 + 20, 8 + 48 + 20], [255, 0, 0])  # the red tile
+    np.testing.assert_array_equal(sheet[8 + 10, 8 + 20], [0, 0, 0])  # the first black tile
+    with pytest.raises(ValueError, match="3 images but 2 labels"):
+        image.contact_sheet([grey, rgb, grey], ["a", "b"])
+
+
+def test_fit_progress_on_a_terminal_rewrites_one_line(blobs, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    fitted = image.fit(blobs, 3, random_state=0)  # progress="auto" on a terminal: shown
+    lines = terminal.getvalue().split("\n")
+    # The initialisation, then one line rewritten (\r) by every iteration, then the verdict.
+    assert len(lines) == 4 and lines[3] == ""
+    assert lines[0] == (
+        "\rfit: initialisation (kmeans) of K=3 full-covariance components on 450 points of "
+        "2 features"
+    )
+    iterations = lines[1].split("\r")[1:]
+    assert len(iterations) == fitted.n_iter_
+    assert iterations[-1].startswith(f"fit: EM iteration {fitted.n_iter_}/100  lower bound")
+    assert lines[2].startswith("\rfit: converged")

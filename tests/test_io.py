@@ -132,3 +132,63 @@ def test_truncated_foreign_and_missing_files(good_file, tmp_path):
         gmmfast.load(tmp_path / "zip.npz")
     with pytest.raises(FileNotFoundError):
         gmmfast.load(tmp_path / "nope.npz")
+
+
+def test_foreign_files_are_named_for_what_they_are(tmp_path):
+    import pickle
+
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(ValueError, match=r"not a NumPy \.npz archive \(it starts with b'hello'\)"):
+        gmmfast.load(tmp_path / "text.npz")
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps({"weights": [1.0]}))
+    with pytest.raises(ValueError, match="a Python pickle, which gmmfast never loads"):
+        gmmfast.load(tmp_path / "model.pkl")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="it is empty"):
+        gmmfast.load(tmp_path / "empty.npz")
+
+
+def test_a_header_declaring_more_data_than_stored_is_refused_before_allocating(good_file, tmp_path):
+    # np.load allocates what an .npy header declares before reading: a tampered header could
+    # ask for terabytes. The archive must be refused with a ValueError, not a MemoryError.
+    with np.load(good_file) as data:
+        arrays = {k: data[k] for k in data.files}
+    buffer = io.BytesIO()
+    np.save(buffer, arrays["weights"])
+    raw = buffer.getvalue()
+    header_end = raw.index(b"\n") + 1
+    header = raw[10:header_end].decode("latin1").replace("(2,)", "(10000000000000,)").rstrip()
+    header = header.ljust(header_end - 11) + "\n"
+    tampered = raw[:8] + len(header).to_bytes(2, "little") + header.encode() + raw[header_end:]
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as archive:
+        for key, value in arrays.items():
+            if key == "weights":
+                archive.writestr("weights.npy", tampered)
+            else:
+                member = io.BytesIO()
+                np.save(member, value)
+                archive.writestr(f"{key}.npy", member.getvalue())
+    with pytest.raises(ValueError, match=r"'weights.npy' declares 80000000000000 bytes"):
+        gmmfast.load(tmp_path / "huge.npz")
+
+
+def test_damaged_bytes_give_a_value_error_or_a_valid_model(good_file, tmp_path):
+    # Bytes overwritten at random (fixed seed): damaged compressed data (zlib), unknown zip
+    # flags (NotImplementedError) and broken .npy headers (TokenError) must all come out as
+    # ValueError; a change that misses every checked byte may load, and is then valid.
+    rng = np.random.default_rng(0)
+    data = np.frombuffer(good_file.read_bytes(), dtype=np.uint8)
+    path = tmp_path / "damaged.npz"
+    refused = 0
+    for _ in range(300):
+        damaged = data.copy()
+        where = rng.integers(0, len(data), size=rng.choice([1, 3, 10]))
+        damaged[where] = rng.integers(0, 256, size=len(where))
+        path.write_bytes(damaged.tobytes())
+        try:
+            loaded = gmmfast.load(path)
+        except ValueError:
+            refused += 1
+        else:
+            assert isinstance(loaded, gmmfast.Mixture)
+    assert refused > 250

@@ -17,8 +17,11 @@ file that is truncated, of another kind, or whose parameters are invalid or inco
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
+import zlib
+from tokenize import TokenError
 
 import numpy as np
 
@@ -75,13 +78,50 @@ def _factors_match(stored: np.ndarray, own: np.ndarray, covariance_type: str) ->
     return bool(np.all(np.abs(stored - own).max(axis=1) <= _FACTOR_RTOL * scale))
 
 
+def _check_entry_sizes(archive: zipfile.ZipFile) -> None:
+    """Refuse an entry whose .npy header declares more data than the entry holds.
+
+    NumPy allocates the declared size before it reads, so a tampered header could ask for
+    terabytes and end in a ``MemoryError`` instead of a refusal.
+    """
+    readers = {
+        (1, 0): np.lib.format.read_array_header_1_0,
+        (2, 0): np.lib.format.read_array_header_2_0,
+    }
+    for info in archive.infolist():
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version not in readers:
+                raise ValueError(f"entry {info.filename!r} has .npy format version {version}")
+            shape, _, dtype = readers[version](member)
+        if dtype.hasobject:
+            continue  # refused when read: object arrays need pickle
+        declared = math.prod(shape) * dtype.itemsize
+        if declared > info.file_size:
+            raise ValueError(
+                f"entry {info.filename!r} declares {declared} bytes of data but holds "
+                f"{info.file_size}"
+            )
+
+
 def _read(handle) -> tuple:
     """(covariance_type, metadata, arrays) of an open model file; ``ValueError`` if the file
     is not one."""
+    head = handle.read(8)
+    handle.seek(0)
+    # np.load reports any file that is neither a zip archive nor a .npy array as "pickled
+    # data", which misleads about a text file or an image.
+    if not head.startswith((b"PK\x03\x04", b"\x93NUMPY")):
+        if head.startswith(b"\x80"):  # the PROTO opcode that starts pickles since protocol 2
+            raise ValueError("it is a Python pickle, which gmmfast never loads")
+        if not head:
+            raise ValueError("it is empty")
+        raise ValueError(f"it is not a NumPy .npz archive (it starts with {head!r})")
     data = np.load(handle, allow_pickle=False)
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise ValueError("it holds a single array, not a model archive")
     with data:
+        _check_entry_sizes(data.zip)
         missing = {"format", "format_version", "covariance_type", "metadata", *_ARRAYS}
         missing -= set(data.files)
         if missing:
@@ -119,7 +159,15 @@ def load(path) -> Mixture:
             covariance_type, metadata, arrays = _read(handle)
     except FileNotFoundError:
         raise
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, TokenError) as exc:
+        # zlib.error: a damaged compressed entry; NotImplementedError: zipfile's answer to
+        # flags or a compression method it does not know, as corrupted bytes may claim;
+        # TokenError: NumPy's parser of a damaged .npy header.
+        raise ValueError(
+            f"{where!r} is not a valid gmmfast model file: it is a truncated or damaged "
+            f"archive ({exc})"
+        ) from exc
+    except (ValueError, OSError, EOFError, KeyError) as exc:
         raise ValueError(f"{where!r} is not a valid gmmfast model file: {exc}") from exc
 
     try:

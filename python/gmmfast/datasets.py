@@ -17,13 +17,22 @@ import numpy as np
 
 from ._io import load
 from ._mixture import Mixture
-from .image import bw_points, color_points
+from .image import PIXEL_VARIANCE, bw_points, color_points
+from .image import fit as _fit
+
+__all__ = [
+    "DEMO_MODELS",
+    "PIXEL_VARIANCE",
+    "china_edges",
+    "demo_image",
+    "demo_model",
+    "demo_points",
+    "fit_demo_model",
+    "flower",
+]
 
 # Share of china.jpg's pixels drawn as lines: those whose gradient is in the top 8 %.
 _EDGE_PERCENTILE = 92.0
-# Variance of a uniform distribution over one pixel: the coordinates are integers, so this is
-# the resolution of the data, and it keeps components on one-pixel-wide lines from collapsing.
-PIXEL_VARIANCE = 1.0 / 12.0
 
 DEMO_MODELS = {
     "china-bw": {
@@ -95,28 +104,32 @@ def demo_model(name: str) -> Mixture:
         return load(file)
 
 
-def fit_demo_model(name: str, *, verbose: int = 0, random_state: int = 0) -> Mixture:
+def fit_demo_model(
+    name: str, *, verbose: int = 0, random_state: int = 0, progress=False
+) -> Mixture:
     """Fit demo model ``name`` anew with scikit-learn (minutes: K = 500 or 1000).
 
-    ``verbose`` is passed to ``GaussianMixture`` (2 prints every EM iteration's change).
+    ``verbose`` is passed to ``GaussianMixture`` (2 prints every EM iteration's change on
+    stdout); ``progress`` (True, False or 'auto') prints each EM iteration and the lower bound
+    on stderr, as :func:`gmmfast.image.fit`.
     """
-    from sklearn.mixture import GaussianMixture
-
     spec = _spec(name)
     points = demo_points(name)
     height, width = demo_image(name).shape[:2]
     if spec["subsample"] is not None and spec["subsample"] < len(points):
         rng = np.random.default_rng(random_state)
         points = points[rng.choice(len(points), spec["subsample"], replace=False)]
-    estimator = GaussianMixture(
-        n_components=spec["n_components"],
+    estimator = _fit(
+        points,
+        spec["n_components"],
         covariance_type="full",
-        reg_covar=PIXEL_VARIANCE,
         max_iter=100,
         random_state=random_state,
+        progress=progress,
+        reg_covar=PIXEL_VARIANCE,
         verbose=verbose,
         verbose_interval=1,
-    ).fit(points)
+    )
     mixture = Mixture.from_sklearn(estimator)
     metadata = {
         "mode": spec["mode"],
