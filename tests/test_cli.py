@@ -502,3 +502,68 @@ def test_help_in_a_subprocess_and_the_console_script(tmp_path):
         if entry.name == "gmmfast"
     ]
     assert script.value == "gmmfast.cli:main"
+
+
+# --- render --zarr ------------------------------------------------------------------------------
+
+
+def test_render_to_zarr_stores_the_numbers_block_by_block(work, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    path, _, _ = work
+    model = gmmfast.load(path / "shapes.npz")
+    result = run(
+        "render", path / "shapes.npz", "--method", "mean", "--size", "70x45", "--chunks", "32",
+        "--zarr", tmp_path / "mean.zarr", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout and "blocks of 32x32" in result.stdout
+    group = zarr.open_group(str(tmp_path / "mean.zarr"), mode="r")
+    stored = np.asarray(group["mean"])
+    grid = cli.render_grid(model, (70, 45), "shapes.npz")
+    # Bitwise the in-memory render of the same grid.
+    np.testing.assert_array_equal(stored, gmmfast.conditional_mean_grid(model, grid))
+    assert group["mean"].chunks[:2] == (32, 32)
+
+
+@pytest.mark.parametrize(("method", "name"), [("density", "log_density"), ("labels", "labels")])
+def test_render_to_zarr_density_and_labels(work, tmp_path, capsys, method, name):
+    zarr = pytest.importorskip("zarr")
+    path, _, _ = work
+    model = gmmfast.load(path / "drawing.npz")
+    store = tmp_path / f"{method}.zarr"
+    status, out, err = call(
+        ["render", path / "drawing.npz", "--method", method, "--rtol", "1e-9", "--zarr", store],
+        capsys,
+    )
+    assert status == 0, err
+    assert f"wrote {store}" in out
+    grid = cli.render_grid(model, None, "drawing.npz")
+    expected = {
+        "density": lambda: gmmfast.log_density_grid(model, grid, rtol=1e-9),
+        "labels": lambda: gmmfast.label_grid(model, grid, rtol=1e-9),
+    }[method]()
+    np.testing.assert_array_equal(np.asarray(zarr.open_group(str(store))[name]), expected)
+
+
+def test_render_to_zarr_errors(work, tmp_path, capsys):
+    pytest.importorskip("zarr")
+    path, _, _ = work
+    model, bw_model = path / "shapes.npz", path / "drawing.npz"
+    store, out = tmp_path / "s.zarr", tmp_path / "x.png"
+    (tmp_path / "taken.zarr").mkdir()
+    cases = [
+        (["render", model, "--zarr", store, "-o", out], 2, "give exactly one of -o/--output"),
+        (["render", model], 2, "give exactly one of -o/--output"),
+        (["render", model, "--chunks", "64", "-o", out], 2, "--chunks applies to --zarr only"),
+        (["render", model, "--method", "contour", "--zarr", store], 2, "contour is a picture"),
+        (["render", model, "--mapping", "log", "--zarr", store], 2, "--mapping draws a picture"),
+        (["render", model, "--zarr", store, "--chunks", "0"], 2, "argument --chunks"),
+        (["render", bw_model, "--method", "mean", "--zarr", store], 1, "needs a colour model"),
+        (["render", model, "--zarr", tmp_path / "taken.zarr"], 1, "exists already"),
+        (["render", model, "--size", "2000000x10", "--zarr", store], 2, "is too large"),
+    ]
+    for argv, expected_status, match in cases:
+        status, stdout, err = call(argv, capsys)
+        assert_one_line_error(status, err, expected_status, match)
+        assert stdout == "", argv
+    assert not store.exists()

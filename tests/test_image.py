@@ -358,3 +358,13 @@ def test_fit_progress_on_a_terminal_rewrites_one_line(blobs, monkeypatch):
     assert len(iterations) == fitted.n_iter_
     assert iterations[-1].startswith(f"fit: EM iteration {fitted.n_iter_}/100  lower bound")
     assert lines[2].startswith("\rfit: converged")
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
+    ramp = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5957).astype(np.uint16)  # 0..65527
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    expected = ramp / 257.0
+    np.testing.assert_allclose(image.grey(tmp_path / "deep.png"), expected)
+    np.testing.assert_allclose(image.grey(ramp), expected)
+    # The dark half of the ramp is dark, not everything above 255 white.
+    assert len(image.bw_points(tmp_path / "deep.png")) == int((expected < 128).sum()) == 6

@@ -3,6 +3,7 @@
     gmmfast demo [--out DIR] [--refit]
     gmmfast fit IMAGE --mode bw|color -k N [...] -o MODEL.npz
     gmmfast render MODEL.npz --method density|contour|samples|mean|labels [...] -o OUT.png
+    gmmfast render MODEL.npz --method density|labels|mean --zarr PATH [--chunks N]
     gmmfast info MODEL.npz
 
 Exit status: 0 on success; 1 when a command fails on its inputs (a missing or unreadable file,
@@ -27,10 +28,12 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-# Largest side and pixel count ``render --size`` accepts: a float64 image of 2^26 pixels is
-# half a gigabyte, and larger pictures are better rendered window by window from Python.
+# Largest side and pixel count ``render --size`` accepts for a picture: a float64 image of 2^26
+# pixels is half a gigabyte; larger renders go to a Zarr store (``--zarr``), block by block.
 MAX_SIDE = 16384
 MAX_PIXELS = 2**26
+# Largest side of a Zarr render: a sanity bound (2^20 × 2^20 float64 would be 8 TiB).
+MAX_ZARR_SIDE = 2**20
 # Samples drawn by ``render --method samples`` (and the demo) unless --samples says otherwise:
 # about one for every three pixels of a 640 × 427 line drawing (a stippled copy of it), and
 # four per pixel for a colour picture, enough to give most pixels a mean colour.
@@ -112,8 +115,8 @@ def _rtol(text: str) -> float:
 
 
 def parse_size(text: str) -> tuple:
-    """``"WxH"`` as (width, height): positive ints, each side at most MAX_SIDE and at most
-    MAX_PIXELS in all."""
+    """``"WxH"`` as (width, height): positive ints, each side at most MAX_ZARR_SIDE (a picture
+    is held to MAX_SIDE and MAX_PIXELS when it is drawn)."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
     if not match:
         raise argparse.ArgumentTypeError(
@@ -122,10 +125,9 @@ def parse_size(text: str) -> tuple:
     width, height = int(match[1]), int(match[2])
     if width < 1 or height < 1:
         raise argparse.ArgumentTypeError(f"width and height must be at least 1, got {text!r}")
-    if _too_large(width, height):
+    if max(width, height) > MAX_ZARR_SIDE:
         raise argparse.ArgumentTypeError(
-            f"{width}x{height} is too large: at most {MAX_SIDE} pixels a side and "
-            f"{MAX_PIXELS} pixels in all"
+            f"{width}x{height} is too large: at most {MAX_ZARR_SIDE} pixels a side"
         )
     return width, height
 
@@ -247,7 +249,7 @@ def source_size(model) -> tuple | None:
     return None
 
 
-def render_grid(model, size, path: str):
+def render_grid(model, size, path: str, limit: bool = True):
     """The grid of ``size`` pixels (default: the source image's) over the source picture.
 
     Pixel (i, j) of the source image is at (x=j, y=i), its pixels span [−½, w − ½] ×
@@ -262,7 +264,7 @@ def render_grid(model, size, path: str):
             raise CommandError(
                 f"{path} does not record the size of its source image: give --size WxH"
             )
-        if _too_large(*source):
+        if limit and _too_large(*source):
             raise CommandError(
                 f"{path} records a source image of {source[0]}x{source[1]} pixels, more than "
                 f"render draws (at most {MAX_SIDE} a side, {MAX_PIXELS} in all): give --size WxH"
@@ -398,15 +400,40 @@ _METHOD_OPTIONS = {
 }
 
 
+# What ``render --zarr`` stores for each method: the raw numbers, no picture.
+ZARR_METHODS = {"density": "density", "labels": "labels", "mean": "mean"}
+
+
 def cmd_render(args) -> None:
     for attr, (flag, methods) in _METHOD_OPTIONS.items():
         if getattr(args, attr) is not None and args.method not in methods:
             raise UsageError(f"{flag} applies to --method {' or '.join(sorted(methods))} only")
     if args.knots is not None and args.mapping != "piecewise":
         raise UsageError("--knots applies to --mapping piecewise only")
+    if (args.output is None) == (args.zarr is None):
+        raise UsageError("give exactly one of -o/--output OUT.png and --zarr PATH")
+    if args.zarr is None and args.chunks is not None:
+        raise UsageError("--chunks applies to --zarr only")
+    if args.zarr is not None:
+        if args.method not in ZARR_METHODS:
+            raise UsageError(
+                f"--zarr stores the numbers of --method {', '.join(ZARR_METHODS)}; "
+                f"{args.method} is a picture: use -o OUT.png"
+            )
+        for flag, value in (("--mapping", args.mapping), ("--colormap", args.colormap)):
+            if value is not None:
+                raise UsageError(f"{flag} draws a picture; --zarr stores the log-density itself")
+    elif args.size is not None and _too_large(*args.size):
+        raise UsageError(
+            f"{args.size[0]}x{args.size[1]} is too large for a picture: at most {MAX_SIDE} "
+            f"pixels a side and {MAX_PIXELS} in all (use --zarr PATH for larger renders)"
+        )
     model = load_model(args.model)
     mode = _model_mode(model, args.model)
-    grid = render_grid(model, args.size, args.model)
+    grid = render_grid(model, args.size, args.model, limit=args.zarr is None)
+    if args.zarr is not None:
+        _render_zarr(model, mode, grid, args)
+        return
     start = time.perf_counter()
     rendered = METHODS[args.method](model, mode, grid, args)
     elapsed = time.perf_counter() - start
@@ -414,6 +441,32 @@ def cmd_render(args) -> None:
     print(
         f"wrote {args.output}: {rendered.description}, K={model.n_components}, "
         f"{grid.width}x{grid.height} pixels, rendered in {_ms(elapsed)}"
+    )
+
+
+def _render_zarr(model, mode, grid, args) -> None:
+    """``render --zarr``: the log-density, labels or conditional mean of every pixel, written
+    block by block into a Zarr store with gmmfast.dask (memory: a few blocks)."""
+    try:
+        from .dask import render_to_zarr
+    except ImportError:
+        raise CommandError('--zarr needs Dask and Zarr: pip install "gmmfast[dask]"') from None
+    if args.method == "mean" and mode != "color":
+        raise CommandError(f"--method mean needs a colour model; {args.model} is not one")
+    chunks = args.chunks if args.chunks is not None else 1024
+    if os.path.exists(args.zarr):
+        raise CommandError(f"{args.zarr} exists already: choose a new path")
+    start = time.perf_counter()
+    try:
+        render_to_zarr(
+            model, args.zarr, grid, ZARR_METHODS[args.method], chunks=chunks, rtol=args.rtol
+        )
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.zarr}: {exc}") from None
+    elapsed = time.perf_counter() - start
+    print(
+        f"wrote {args.zarr}: {args.method} of K={model.n_components}, {grid.width}x{grid.height} "
+        f"pixels in blocks of {chunks}x{chunks}, rendered in {_ms(elapsed)}"
     )
 
 
@@ -839,7 +892,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  gmmfast render drawing.npz --mapping piecewise --knots '0,0 0.1,0 0.3,1 1,1' "
             "-o d.png\n"
             "  gmmfast render photo.npz --method mean --size 1280x854 -o mean.png\n"
-            "  gmmfast render drawing.npz --method samples --samples 200000 -o samples.png"
+            "  gmmfast render drawing.npz --method samples --samples 200000 -o samples.png\n"
+            "  gmmfast render drawing.npz --size 20000x13344 --rtol 1e-9 --zarr big.zarr"
         ),
     )
     render.add_argument("model", metavar="MODEL.npz", help="a model file from 'gmmfast fit'")
@@ -852,9 +906,21 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "-o",
         "--output",
-        required=True,
         metavar="OUT.png",
         help="the picture (PNG; the extension picks the format)",
+    )
+    render.add_argument(
+        "--zarr",
+        metavar="PATH",
+        help="instead of a picture, store the numbers (log-density, labels or mean colours) "
+        "in a new Zarr store, block by block: for renders larger than memory "
+        '(needs pip install "gmmfast[dask]")',
+    )
+    render.add_argument(
+        "--chunks",
+        type=_positive_int,
+        metavar="N",
+        help="--zarr: blocks of NxN pixels (default 1024)",
     )
     render.add_argument(
         "--size",

@@ -74,12 +74,18 @@ PIXEL_VARIANCE = 1.0 / 12.0
 _LUMA = np.array([299, 587, 114]) / 1000.0  # ITU-R 601-2, as PIL's convert("L")
 
 
+# PIL modes of 16-bit grey images (PNGs of 16-bit depth open as one of these).
+_SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
 def as_array(image) -> np.ndarray:
     """An image as a float64 array on the 0–255 scale: (H, W) grey or (H, W, 3) RGB.
 
-    ``image`` is a path, a PIL image or an array. Integer arrays are on the 0–255 scale, float
-    arrays on 0–1 (as matplotlib and scikit-image use them), bool arrays are white where True.
-    An alpha channel is dropped; a grey-with-alpha image becomes grey.
+    ``image`` is a path, a PIL image or an array. uint16 arrays and 16-bit images are on the
+    0–65535 scale (divided by 257), other integer arrays on 0–255, float arrays on 0–1 (as
+    matplotlib and scikit-image use them; PIL's float images "F" on 0–255, as PIL's own
+    conversions produce them), bool arrays are white where True. An alpha channel is dropped;
+    a grey-with-alpha image becomes grey.
     """
     if isinstance(image, (str, os.PathLike)):
         from PIL import Image
@@ -93,17 +99,23 @@ def as_array(image) -> np.ndarray:
         except OSError as exc:
             raise ValueError(f"cannot read {os.fspath(image)!r} as an image: {exc}") from exc
     if hasattr(image, "mode") and hasattr(image, "convert"):  # a PIL image
-        mode = "L" if image.mode in ("1", "L", "LA", "I", "I;16", "F", "P") else "RGB"
-        if image.mode == "P":
-            mode = "RGB"
-        image = np.asarray(image.convert(mode))
-    array = np.asarray(image)
-    if array.dtype == bool or np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float64) * 255.0
-    elif np.issubdtype(array.dtype, np.integer):
-        array = array.astype(np.float64)
+        if image.mode in _SIXTEEN_BIT_MODES:
+            array = np.asarray(image, dtype=np.float64) / 257.0
+        elif image.mode == "F":
+            array = np.asarray(image, dtype=np.float64)
+        else:
+            mode = "L" if image.mode in ("1", "L", "LA") else "RGB"
+            array = np.asarray(image.convert(mode), dtype=np.float64)
     else:
-        raise ValueError(f"an image array must be numeric, got dtype {array.dtype}")
+        array = np.asarray(image)
+        if array.dtype == bool or np.issubdtype(array.dtype, np.floating):
+            array = array.astype(np.float64) * 255.0
+        elif array.dtype == np.uint16:
+            array = array.astype(np.float64) / 257.0
+        elif np.issubdtype(array.dtype, np.integer):
+            array = array.astype(np.float64)
+        else:
+            raise ValueError(f"an image array must be numeric, got dtype {array.dtype}")
     if array.ndim == 3 and array.shape[2] in (2, 4):
         array = array[:, :, :-1]  # drop alpha
     if array.ndim == 3 and array.shape[2] == 1:
