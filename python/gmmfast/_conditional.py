@@ -159,6 +159,22 @@ def conditional_mean(model, X_given, given=(0, 1), return_std=False, *, rtol=0.0
     return _result(mean, std, return_std)
 
 
+def grid_arguments(model, grid, given, return_std, rtol, dtype) -> tuple:
+    """The arguments of :func:`conditional_mean_grid` checked, in the order its users see
+    their errors: (grid, plug-in Mixture, given, return_std, rtol, dtype)."""
+    grid = _check_grid(grid)
+    mixture = as_mixture(model)
+    given = check_given(given, mixture.n_features, length=2)
+    return (
+        grid,
+        mixture,
+        given,
+        _check_return_std(return_std),
+        check_rtol(rtol),
+        check_float_dtype(dtype),
+    )
+
+
 def conditional_mean_grid(
     model, grid: Grid, given=(0, 1), return_std=False, *, rtol=0.0, dtype=np.float64
 ):
@@ -180,12 +196,9 @@ def conditional_mean_grid(
     rtol / (1 − rtol) times the distance from the dropped components' regressions to the
     result, and the standard deviation by a comparable amount.
     """
-    grid = _check_grid(grid)
-    mixture = as_mixture(model)
-    given = check_given(given, mixture.n_features, length=2)
-    return_std = _check_return_std(return_std)
-    rtol = check_rtol(rtol)
-    dtype = check_float_dtype(dtype)
+    grid, mixture, given, return_std, rtol, dtype = grid_arguments(
+        model, grid, given, return_std, rtol, dtype
+    )
     parts = conditional_parts(mixture, given)
     mean, std = _outputs((*grid.shape, len(parts.rest)), return_std, dtype)
     xs, ys, origin = grid._kernel_axes()

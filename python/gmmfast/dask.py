@@ -49,7 +49,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from . import _conditional, _density
-from ._conditional import _check_return_std, check_given
+from ._conditional import _check_return_std
 from ._density import _check_grid
 from ._grid import Grid
 from ._model import as_mixture, marginal_form, n_features
@@ -271,12 +271,9 @@ def conditional_mean_grid(
         (``dask.compute(mean, std)``, ``da.store([mean, std], ...)``) to run each block once;
         computing only one of them still computes both.
     """
-    grid = _check_grid(grid)
-    mixture = as_mixture(model)
-    given = check_given(given, mixture.n_features, length=2)
-    return_std = _check_return_std(return_std)
-    rtol = check_rtol(rtol)
-    dtype = check_float_dtype(dtype)
+    grid, mixture, given, return_std, rtol, dtype = _conditional.grid_arguments(
+        model, grid, given, return_std, rtol, dtype
+    )
     rows, cols = normalize_chunks(chunks, grid.shape)
     m = mixture.n_features - 2
     options = {"given": given, "rtol": rtol, "dtype": dtype.name}
