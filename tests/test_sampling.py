@@ -5,12 +5,12 @@ the probability that it would fail for a correct sampler (over the choice of see
 threshold is set to keep that at or below about 1e-6.
 """
 
-import os
 import re
 import subprocess
 import sys
 import textwrap
 
+import _subprocess
 import numpy as np
 import pytest
 from hypothesis import given
@@ -302,11 +302,7 @@ THREAD_SCRIPT = textwrap.dedent(
 
 
 def run_with_threads(n: int) -> list:
-    env = {**os.environ, "RAYON_NUM_THREADS": str(n)}
-    out = subprocess.run(
-        [sys.executable, "-c", THREAD_SCRIPT], env=env, capture_output=True, text=True, check=True
-    )
-    return out.stdout.split()
+    return _subprocess.run_with_threads(THREAD_SCRIPT, n)
 
 
 def test_samples_are_bitwise_identical_for_any_thread_count():

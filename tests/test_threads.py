@@ -1,12 +1,11 @@
 """Threading: bitwise determinism across thread counts, the GIL released, fork safety."""
 
 import multiprocessing
-import os
-import subprocess
 import sys
 import textwrap
 import threading
 
+import _subprocess
 import numpy as np
 import pytest
 
@@ -35,11 +34,7 @@ SCRIPT = textwrap.dedent(
 
 
 def run_with_threads(n: int) -> list:
-    env = {**os.environ, "RAYON_NUM_THREADS": str(n)}
-    out = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True
-    )
-    return out.stdout.split()
+    return _subprocess.run_with_threads(SCRIPT, n)
 
 
 def test_results_are_bitwise_identical_for_any_thread_count():

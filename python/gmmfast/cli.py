@@ -84,34 +84,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seed(text: str) -> int:
+def _number(text: str, convert, accept, expected: str):
+    """``convert(text)`` if it parses and ``accept``s it, else an ArgumentTypeError naming
+    what was ``expected`` and what was given."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        value = -1
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
+        value = None
+    if value is None or not accept(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _seed(text: str) -> int:
+    return _number(text, int, lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)")
 
 
 def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 255:
-        raise argparse.ArgumentTypeError(f"expected a grey level in (0, 255], got {text!r}")
-    return value
+    return _number(text, float, lambda v: 0 < v <= 255, "a grey level in (0, 255]")
 
 
 def _rtol(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+    return _number(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def parse_size(text: str) -> tuple:
