@@ -182,14 +182,8 @@ impl Planar {
         self.c.is_empty()
     }
 
-    /// The components at positions `which` of this set, in that order.
-    pub fn subset(&self, which: &[usize]) -> Planar {
-        let mut p = Planar::with_capacity(which.len());
-        self.subset_into(which, &mut p);
-        p
-    }
-
-    /// [`Planar::subset`] into `out`, reusing its storage.
+    /// The components at positions `which` of this set, in that order, into `out` (its storage
+    /// is reused from one sub-tile to the next).
     pub fn subset_into(&self, which: &[usize], out: &mut Planar) {
         out.index.clear();
         out.c.clear();
@@ -230,20 +224,10 @@ impl Planar {
         }
     }
 
-    /// Writes l_i(x, y) for every component of the set into `out` (len `self.len()`).
-    #[inline(always)]
+    /// Writes l_i(x, y) for every component of the set into `out` (len `self.len()`): one
+    /// pixel, with the arithmetic of [`Planar::log_probs_lanes`].
     pub fn log_probs(&self, x: f64, y: f64, out: &mut [f64]) {
-        let n = self.len();
-        let (c, mx, my) = (&self.c[..n], &self.mx[..n], &self.my[..n]);
-        let (u00, u01, u11) = (&self.u00[..n], &self.u01[..n], &self.u11[..n]);
-        let out = &mut out[..n];
-        for i in 0..n {
-            let dx = x - mx[i];
-            let dy = y - my[i];
-            let a = dx * u00[i];
-            let b = dx * u01[i] + dy * u11[i];
-            out[i] = c[i] - 0.5 * (a * a + b * b);
-        }
+        self.log_probs_lanes(&[x], y, out);
     }
 }
 
