@@ -6,6 +6,11 @@ cancels badly far from the mean), and log-sum-exp subtracts the maximum. Memory 
 ``chunk_size × n_components`` values. These functions take the same arguments as the
 compiled ones and are what the test-suite holds them to; they are also a readable statement of
 what each kernel computes.
+
+Where a claim is bitwise (chunking never changes a result; a grid's pixels are its points;
+``sample_image`` is ``sample`` binned), it holds by construction: products and sums run as
+element-wise NumPy operations in a fixed order (:func:`_row_products`, :func:`_row_sums`),
+never through BLAS, which picks its kernels by shape and machine and rounds them differently.
 """
 
 from __future__ import annotations
@@ -23,14 +28,32 @@ from ._validation import check_dims, check_points
 DEFAULT_CHUNK = 4096
 
 
+def _row_products(X: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``X @ M`` for X (n, a) and M (a, b), shape (n, b), as Σ_j X[:, j] M[j] summed in the
+    order j = 0, 1, … by element-wise operations: each row's bits are independent of n."""
+    out = X[:, 0:1] * M[0]
+    for j in range(1, X.shape[1]):
+        out = out + X[:, j : j + 1] * M[j]
+    return out
+
+
+def _row_sums(A: np.ndarray) -> np.ndarray:
+    """Σ over the last axis of A (..., m), left to right, shape (...): the same bits for a row
+    whatever the other rows (``np.sum`` may pair or vectorise the terms by shape)."""
+    out = A[..., 0].copy()
+    for j in range(1, A.shape[-1]):
+        out += A[..., j]
+    return out
+
+
 def weighted_log_prob(form: Canonical, X: np.ndarray) -> np.ndarray:
     """l[i, k] = log_const[k] − ½‖(X[i] − means[k]) @ U_k‖², shape (n, K)."""
     X = np.asarray(X, dtype=np.float64)
     out = np.empty((X.shape[0], form.n_components))
     for k in range(form.n_components):
         centred = X - form.means[k]
-        y = centred @ np.triu(form.prec_chol[k])
-        out[:, k] = form.log_const[k] - 0.5 * np.einsum("ij,ij->i", y, y)
+        y = _row_products(centred, np.triu(form.prec_chol[k]))
+        out[:, k] = form.log_const[k] - 0.5 * _row_sums(y * y)
     return out
 
 
@@ -49,7 +72,7 @@ def _relative(log_prob: np.ndarray) -> tuple:
     rel = cleaned - safe_top[:, None]
     rel[~finite] = -np.inf
     with np.errstate(divide="ignore"):
-        log_sum = np.log(np.sum(np.exp(rel), axis=1))
+        log_sum = np.log(_row_sums(np.exp(rel)))
     log_sum[~finite] = 0.0
     return rel, log_sum, top, arg, finite
 
@@ -196,9 +219,9 @@ def _sample_chunks(model, n_samples, random_state, chunk_size: int):
         for rows in _chunks(int(count), chunk_size):
             z = rng.standard_normal((rows.stop - rows.start, mixture.n_features))
             if mixture.covariance_type == "full":
-                yield k, mean + z @ factors[k].T
+                yield k, mean + _row_products(z, factors[k].T)
             elif mixture.covariance_type == "tied":
-                yield k, mean + z @ factors.T
+                yield k, mean + _row_products(z, factors.T)
             else:
                 yield k, mean + z * factors[k]
 
