@@ -6,8 +6,8 @@ import numpy as np
 
 from . import _core
 from ._grid import Grid
-from ._model import marginal_form, scoring_form
-from ._validation import check_float_dtype, check_points, check_rtol, empty
+from ._model import check_model_points, marginal_form, scoring_form
+from ._validation import check_float_dtype, check_rtol, empty
 
 
 def _check_grid(grid) -> Grid:
@@ -26,28 +26,33 @@ def score_samples(model, X) -> np.ndarray:
 
     Returns
     -------
-    log_prob : ndarray of shape (n_samples,), float64
+    log_prob : ndarray of shape (n_samples,)
         For a ``BayesianGaussianMixture``, the same quantity as its own ``score_samples``
         (which includes its digamma terms and is not the plug-in mixture's log-density).
+        float64, or float32 where scikit-learn's would be: an estimator fitted in float32
+        given float32 ``X`` (computed in float64 and rounded once).
+
+    An estimator's feature names are checked as its own methods check them.
     """
     form = scoring_form(model)
-    X = check_points(X, form.n_features)
+    X, dtype = check_model_points(model, X, form.n_features)
     out = empty((X.shape[0],))
     _core.score_samples(form.components(), X, out)
-    return out
+    return out.astype(dtype, copy=False)
 
 
 def predict_proba(model, X) -> np.ndarray:
     """Responsibilities of each component for each sample, like ``model.predict_proba(X)``.
 
     Returns an array of shape (n_samples, n_components); each row sums to 1. Far from every
-    component the nearest one (in Mahalanobis terms, with its weight) takes all of it.
+    component the nearest one (in Mahalanobis terms, with its weight) takes all of it. Of
+    the type :func:`score_samples` returns (float32 only where scikit-learn's would be).
     """
     form = scoring_form(model)
-    X = check_points(X, form.n_features)
+    X, dtype = check_model_points(model, X, form.n_features)
     out = empty((X.shape[0], form.n_components))
     _core.predict_proba(form.components(), X, out)
-    return out
+    return out.astype(dtype, copy=False)
 
 
 def predict(model, X) -> np.ndarray:
@@ -57,7 +62,7 @@ def predict(model, X) -> np.ndarray:
     ``numpy.argmax``.
     """
     form = scoring_form(model)
-    X = check_points(X, form.n_features)
+    X, _ = check_model_points(model, X, form.n_features)
     out = empty((X.shape[0],), dtype=np.int64)
     _core.predict(form.components(), X, out)
     return out

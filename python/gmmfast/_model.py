@@ -9,20 +9,31 @@ a :class:`gmmfast.Mixture`. Two views of it are needed:
   ``score_samples`` is not the log-density of the plug-in mixture.
 * the *plug-in mixture*: ``weights_``, ``means_``, ``covariances_`` (what ``sample()`` draws
   from). Marginals over a strict subset of the features use it, for every model type.
+
+scikit-learn (and SciPy) are imported only when a model is not a :class:`Mixture`: a model file
+or a ``Mixture`` needs neither, which keeps ``import gmmfast`` and the command line quick.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy.special import digamma
-from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
-from sklearn.utils.validation import check_is_fitted
 
 from ._canonical import Canonical, gaussian_form
 from ._mixture import Mixture
-from ._validation import check_dims
+from ._validation import check_dims, check_points
+
+if TYPE_CHECKING:
+    from sklearn.mixture import BayesianGaussianMixture
 
 _ACCEPTED = "a fitted GaussianMixture, a fitted BayesianGaussianMixture or a gmmfast.Mixture"
+
+
+def _is_bayesian(estimator) -> bool:
+    from sklearn.mixture import BayesianGaussianMixture
+
+    return isinstance(estimator, BayesianGaussianMixture)
 
 
 def fitted_estimator(estimator):
@@ -30,10 +41,61 @@ def fitted_estimator(estimator):
 
     ``TypeError`` for other objects, ``NotFittedError`` if it has not been fitted.
     """
+    from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
+    from sklearn.utils.validation import check_is_fitted
+
     if not isinstance(estimator, (GaussianMixture, BayesianGaussianMixture)):
         raise TypeError(f"expected {_ACCEPTED}, got {type(estimator).__name__}")
     check_is_fitted(estimator)
     return estimator
+
+
+def _check_feature_names(estimator, X) -> None:
+    """scikit-learn's own checks of ``X``'s column names against those ``estimator`` was
+    fitted with: ``ValueError`` when they differ, a ``UserWarning`` when only one side has
+    names (what ``estimator.score_samples(X)`` and the like say)."""
+    try:
+        from sklearn.utils.validation import validate_data  # scikit-learn >= 1.6
+    except ImportError:  # pragma: no cover - older scikit-learn
+        estimator._check_feature_names(X, reset=False)
+    else:
+        validate_data(estimator, X, reset=False, skip_check_array=True)
+
+
+def _input_dtype(X) -> np.dtype | None:
+    """The element type of ``X`` if it has one (arrays, DataFrames of one dtype), else None."""
+    dtype = getattr(X, "dtype", None)
+    if dtype is None and hasattr(X, "dtypes"):
+        try:
+            dtype = np.result_type(*X.dtypes)
+        except TypeError:
+            return None
+    try:
+        return np.dtype(dtype) if dtype is not None else None
+    except TypeError:
+        return None
+
+
+def check_model_points(model, X, n_features: int) -> tuple:
+    """``(X as a C-contiguous float64 array (n, n_features), the dtype of the result)``.
+
+    For a scikit-learn estimator, ``X``'s feature names are checked as the estimator's own
+    methods check them, and the result type is theirs: float32 when the estimator was fitted
+    in float32 and ``X`` is float32 (or float16), float64 otherwise. Computation is in float64
+    either way and a float32 result is rounded once at the end.
+    """
+    out_dtype = np.dtype(np.float64)
+    if not isinstance(model, Mixture):
+        estimator = fitted_estimator(model)
+        _check_feature_names(estimator, X)
+        in_dtype = _input_dtype(X)
+        if (
+            estimator.means_.dtype == np.float32
+            and in_dtype is not None
+            and in_dtype in (np.float32, np.float16)
+        ):
+            out_dtype = np.dtype(np.float32)
+    return check_points(X, n_features), out_dtype
 
 
 def as_mixture(model) -> Mixture:
@@ -56,6 +118,8 @@ def _bayesian_log_const(est: BayesianGaussianMixture) -> np.ndarray:
     + ½ (d log 2 + Σ_i ψ((ν_k − i)/2) − d / β_k)`` with ν the degrees of freedom and β the mean
     precisions.
     """
+    from scipy.special import digamma
+
     d = est.means_.shape[1]
     if est.weight_concentration_prior_type == "dirichlet_process":
         alpha, beta = est.weight_concentration_
@@ -80,7 +144,7 @@ def scoring_form(model) -> Canonical:
     if isinstance(model, Mixture):
         return model._canonical_form()
     est = fitted_estimator(model)
-    if isinstance(est, BayesianGaussianMixture):
+    if _is_bayesian(est):
         extra = _bayesian_log_const(est)
     else:
         with np.errstate(divide="ignore"):

@@ -10,7 +10,6 @@ import numbers
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.utils.validation import check_array
 
 
 def check_points(X, n_features: int, name: str = "X") -> np.ndarray:
@@ -19,6 +18,8 @@ def check_points(X, n_features: int, name: str = "X") -> np.ndarray:
     Accepts lists, integer and float32 arrays, Fortran-ordered and non-contiguous arrays.
     Raises ``ValueError`` for the wrong number of dimensions or features, NaN, inf or no rows.
     """
+    from sklearn.utils.validation import check_array  # here: ``import gmmfast`` stays quick
+
     X = check_array(X, dtype=np.float64, order="C", input_name=name)
     if X.shape[1] != n_features:
         raise ValueError(
