@@ -111,9 +111,98 @@ def test_from_sklearn_keeps_the_estimator_parameters(blobs, cls, covariance_type
     m = gmmfast.Mixture.from_sklearn(est)
     np.testing.assert_array_equal(m.weights, est.weights_)
     np.testing.assert_array_equal(m.means, est.means_)
-    np.testing.assert_array_equal(m.covariances, est.covariances_)
+    # Matrices are kept as their symmetric part (scikit-learn's are symmetric to rounding).
+    cov = est.covariances_
+    if covariance_type in ("full", "tied"):
+        cov = np.where(cov == cov.swapaxes(-1, -2), cov, (cov + cov.swapaxes(-1, -2)) / 2)
+    np.testing.assert_array_equal(m.covariances, cov)
+    np.testing.assert_allclose(m.covariances, est.covariances_, rtol=1e-14, atol=0)
     np.testing.assert_array_equal(m.precisions_cholesky, est.precisions_cholesky_)
     assert m.covariance_type == covariance_type
+
+
+OFFSET_A = np.array([[1.0, 0.9, 0.0], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+
+
+def offset_blobs(offset, dtype=np.float64):
+    r = np.random.RandomState(0)
+    X = np.vstack([r.randn(300, 3), r.randn(300, 3) @ OFFSET_A + 4]) + offset
+    return X.astype(dtype)
+
+
+@pytest.mark.parametrize("offset", [1e3, 1e5, 1e6])
+def test_tied_model_fitted_far_from_the_origin_is_accepted(offset):
+    # scikit-learn's tied covariance X'X/n − μ'μ is symmetric only to 1e-6 (relative) at an
+    # offset of 1e5 and 1.5e-4 at 1e6: every gmmfast function must still take the model.
+    X = offset_blobs(offset)
+    est = GaussianMixture(2, covariance_type="tied", random_state=0).fit(X)
+    asymmetry = np.abs(est.covariances_ - est.covariances_.T).max()
+    m = gmmfast.Mixture.from_sklearn(est)
+    np.testing.assert_array_equal(m.covariances, m.covariances.T)
+    assert np.abs(m.covariances - est.covariances_).max() <= asymmetry * (0.5 + 1e-12)
+    np.testing.assert_allclose(gmmfast.score_samples(est, X), est.score_samples(X), rtol=1e-9)
+    np.testing.assert_array_equal(gmmfast.predict(m, X), est.predict(X))
+    samples, _ = gmmfast.sample(est, 20_000, random_state=0)
+    np.testing.assert_allclose(samples.mean(axis=0) - offset, X.mean(axis=0) - offset, atol=0.1)
+    mean = gmmfast.conditional_mean(est, X[:5, :2], given=(0, 1))
+    assert np.all(np.abs(mean[:, 0] - offset) < 8)
+
+
+def test_a_grossly_asymmetric_matrix_is_still_refused():
+    # A Cholesky factor given in place of a covariance: asymmetric at order 1.
+    with pytest.raises(ValueError, match=r"relative asymmetry of 0\.9 \(at most 0\.001"):
+        gmmfast.Mixture([1.0], [[0.0, 0.0]], [[[1.0, 0.0], [0.9, 1.0]]])
+
+
+@pytest.mark.parametrize("covariance_type", list(SHAPES))
+def test_model_fitted_in_float32_is_accepted_everywhere(covariance_type):
+    X = offset_blobs(0.0, np.float32)
+    est = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    assert est.weights_.dtype == np.float32
+    m = gmmfast.Mixture.from_sklearn(est)  # sum(weights_) is 1 only to float32 rounding
+    assert abs(m.weights.sum() - 1.0) <= 4e-16
+    np.testing.assert_allclose(m.weights, est.weights_, rtol=1e-6)
+    samples, labels = gmmfast.sample(est, 1000, random_state=1)
+    assert samples.dtype == np.float64
+    assert np.bincount(labels, minlength=3).sum() == 1000
+    mean, std = gmmfast.conditional_mean(est, X[:4, :2], given=(0, 1), return_std=True)
+    assert np.all(np.isfinite(mean)) and np.all(std > 0)
+
+
+def test_weights_off_by_more_than_their_own_rounding_are_refused():
+    w32 = np.array([0.5, 0.5001], dtype=np.float32)
+    with pytest.raises(ValueError, match=r"weights must sum to 1 \(within 2\.38e-07\)"):
+        gmmfast.Mixture(w32, [[0.0], [1.0]], [1.0, 1.0], "spherical")
+    # float32 rounding is accepted and renormalised; float64 within its rounding keeps its bits.
+    w32 = np.array([0.3, 0.7 + 6e-8], dtype=np.float32)
+    assert float(np.sum(w32, dtype=np.float64)) != 1.0
+    m = gmmfast.Mixture(w32, [[0.0], [1.0]], [1.0, 1.0], "spherical")
+    assert abs(m.weights.sum() - 1.0) <= 2.3e-16
+    w64 = np.array([0.1, 0.2, 0.7000000000000001])
+    np.testing.assert_array_equal(
+        gmmfast.Mixture(w64, [[0.0], [1.0], [2.0]], [1.0] * 3, "spherical").weights, w64
+    )
+
+
+@pytest.mark.parametrize("x_dtype", [np.float64, np.float32, np.float16, np.int64])
+@pytest.mark.parametrize("fit_dtype", [np.float64, np.float32])
+def test_result_dtype_is_scikit_learns(fit_dtype, x_dtype):
+    X = offset_blobs(0.0)
+    est = GaussianMixture(3, random_state=0).fit(X.astype(fit_dtype))
+    Xq = (X[:50] * 2).astype(x_dtype)
+    # The values are compared on float64 X: scikit-learn 1.9 computes integer and float16 X in
+    # a lower precision (0.5 and 0.01 off in log p here), gmmfast converts them exactly.
+    exact = Xq.astype(np.float64)
+    for name in ("score_samples", "predict_proba", "predict"):
+        ours = getattr(gmmfast, name)(est, Xq)
+        assert ours.dtype == getattr(est, name)(Xq).dtype
+        theirs = getattr(est, name)(exact)
+        if ours.dtype == np.float32:
+            np.testing.assert_allclose(ours, theirs, rtol=2e-6, atol=1e-6)
+        else:
+            # A float32 model: scikit-learn's float32 parameters against ours rounded from them.
+            tol = 1e-6 if fit_dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol)
 
 
 def test_from_sklearn_refuses_unfitted_and_foreign_objects():

@@ -515,16 +515,28 @@ def test_sample_image_memory_does_not_grow_with_the_samples():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n_samples", [0, -3])
+@pytest.mark.parametrize("n_samples", [0, -3, 0.0, False])
 def test_n_samples_below_one_is_a_value_error(n_samples):
+    # scikit-learn's message begins "Invalid value for 'n_samples'".
     m = make_mixture("full")
-    with pytest.raises(ValueError, match="n_samples must be >= 1"):
+    with pytest.raises(ValueError, match=r"^Invalid value for 'n_samples': n_samples must be >= 1"):
         gmmfast.sample(m, n_samples)
     with pytest.raises(ValueError, match="n_samples must be >= 1"):
         gmmfast.sample_image(m, n_samples, gmmfast.Grid(3, 3))
 
 
-@pytest.mark.parametrize("n_samples", [1.5, 1e3, np.float64(4.0), "10", None, True, [3]])
+@pytest.mark.parametrize(
+    ("n_samples", "n"), [(2.0, 2), (np.float64(3.0), 3), (True, 1), (1e3, 1000)]
+)
+def test_integral_numbers_are_taken_as_scikit_learn_takes_them(n_samples, n):
+    m = make_mixture("full")
+    X, _ = gmmfast.sample(m, n_samples, random_state=5)
+    assert X.shape == (n, 3)
+    np.testing.assert_array_equal(X, gmmfast.sample(m, n, random_state=5)[0])
+    assert gmmfast.sample_image(m, n_samples, gmmfast.Grid(3, 3, (-50, 50), (-50, 50))).sum() == n
+
+
+@pytest.mark.parametrize("n_samples", [1.5, np.float64(4.25), "10", None, [3], float("nan")])
 def test_non_integer_n_samples_is_a_value_error(n_samples):
     m = make_mixture("full")
     with pytest.raises(ValueError, match="n_samples must be an integer"):

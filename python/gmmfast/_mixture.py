@@ -9,10 +9,14 @@ import numpy as np
 from ._canonical import COVARIANCE_TYPES, Canonical, gaussian_form, precision_cholesky
 from ._validation import check_dims
 
-# Relative asymmetry tolerated in a covariance matrix: scikit-learn's fitted covariances are
-# symmetric only to rounding (they come from a general matrix product).
-_SYMMETRY_RTOL = 1e-10
-# scikit-learn's own check for weights (``_check_weights``) is ``allclose(sum, 1)``, atol 1e-8.
+# Relative asymmetry (largest |Σ − Σᵀ| over largest |Σ|) tolerated in a covariance matrix.
+# scikit-learn's fitted covariances are symmetric only to rounding, and its 'tied' covariance
+# (X'X/n − μ'μ, a difference of large terms) loses symmetry with the data's offset: 1e-6 at an
+# offset of 1e5, 1.5e-4 at 1e6. The matrices are symmetrised; what is left out is what no fit
+# produces, such as a Cholesky factor given in place of a covariance (asymmetry of order 1).
+_SYMMETRY_RTOL = 1e-3
+# scikit-learn's own check for weights (``_check_weights``) is ``allclose(sum, 1)``, atol 1e-8,
+# in float64; weights fitted in float32 sum to 1 only within float32 rounding.
 _WEIGHT_SUM_ATOL = 1e-8
 
 
@@ -20,6 +24,15 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     array = np.array(array, dtype=np.float64, order="C", copy=True)
     array.flags.writeable = False
     return array
+
+
+def _weight_sum_tolerance(weights, n_components: int) -> float:
+    """How far from 1 the sum of ``weights`` may be: 1e-8, or K rounding errors of their own
+    floating-point type when that is coarser (2.4e-7 for two float32 weights)."""
+    dtype = getattr(weights, "dtype", None)
+    if dtype is None or not np.issubdtype(dtype, np.floating):
+        return _WEIGHT_SUM_ATOL
+    return max(_WEIGHT_SUM_ATOL, n_components * float(np.finfo(dtype).eps))
 
 
 def _as_float_array(value, name: str) -> np.ndarray:
@@ -47,13 +60,17 @@ class Mixture:
     Parameters
     ----------
     weights : array-like of shape (n_components,)
-        Non-negative mixing weights summing to 1.
+        Non-negative mixing weights summing to 1, within 1e-8 or, for a floating-point array
+        of a coarser type (weights fitted in float32), within K of its rounding errors. Weights
+        that sum to 1 only that far are divided by their sum.
     means : array-like of shape (n_components, n_features)
     covariances : array-like
         In scikit-learn's layout for ``covariance_type``: 'full' (n_components, n_features,
         n_features), 'tied' (n_features, n_features), 'diag' (n_components, n_features),
-        'spherical' (n_components,). Matrices must be symmetric positive definite, variances
-        positive.
+        'spherical' (n_components,). Matrices must be positive definite and symmetric to a
+        relative 1e-3 (scikit-learn's fitted 'tied' covariances are symmetric only to rounding
+        that grows with the data's offset); they are replaced by their symmetric part
+        (Σ + Σᵀ)/2, which leaves symmetric matrices unchanged. Variances must be positive.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
     metadata : mapping, optional
         Free-form, JSON-serialisable information carried along (for example the size of the
@@ -78,6 +95,7 @@ class Mixture:
             raise ValueError(
                 f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}"
             )
+        weight_atol = _weight_sum_tolerance(weights, np.size(weights))
         weights = _as_float_array(weights, "weights")
         means = _as_float_array(means, "means")
         covariances = _as_float_array(covariances, "covariances")
@@ -96,8 +114,14 @@ class Mixture:
         if np.any(weights < 0):
             raise ValueError(f"weights must be non-negative, got minimum {weights.min()!r}")
         total = float(np.sum(weights))
-        if abs(total - 1.0) > _WEIGHT_SUM_ATOL:
-            raise ValueError(f"weights must sum to 1, got sum(weights) = {total!r}")
+        if not abs(total - 1.0) <= weight_atol:
+            raise ValueError(
+                f"weights must sum to 1 (within {weight_atol:.3g}), got sum(weights) = {total!r}"
+            )
+        if abs(total - 1.0) > n_components * np.finfo(np.float64).eps:
+            # Off by more than float64 rounding (fitted in float32): renormalise. Weights that
+            # sum to 1 within float64 rounding keep their bits, and so their log-densities.
+            weights = weights / total
 
         expected = _covariance_shape(covariance_type, n_components, d)
         if covariances.shape != expected:
@@ -106,7 +130,7 @@ class Mixture:
                 f"{n_components} components of {d} features must have shape {expected}, "
                 f"got {covariances.shape}"
             )
-        _check_covariances(covariances, covariance_type)
+        covariances = _symmetrised(covariances, covariance_type)
         try:
             prec_chol = precision_cholesky(covariances, covariance_type)
         except np.linalg.LinAlgError:
@@ -293,9 +317,10 @@ def _unpickle(weights, means, covariances, covariance_type, metadata, prec_chol)
     return mixture._with_precisions_cholesky(prec_chol)
 
 
-def _check_covariances(covariances: np.ndarray, covariance_type: str) -> None:
-    """Variances positive; matrices symmetric (positive definiteness is checked by the
-    Cholesky factorisation that follows)."""
+def _symmetrised(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Variances checked positive; matrices checked symmetric to ``_SYMMETRY_RTOL`` and
+    returned as their symmetric part (positive definiteness is checked by the Cholesky
+    factorisation that follows)."""
     if covariance_type in ("diag", "spherical"):
         if np.any(covariances <= 0):
             where = np.argwhere(covariances <= 0)[0]
@@ -303,7 +328,7 @@ def _check_covariances(covariances: np.ndarray, covariance_type: str) -> None:
                 f"covariances for covariance_type={covariance_type!r} must be positive, got "
                 f"{covariances[tuple(where)]!r} at index {tuple(int(i) for i in where)}"
             )
-        return
+        return covariances
     stack = covariances if covariance_type == "full" else covariances[np.newaxis]
     asymmetry = np.abs(stack - stack.swapaxes(1, 2)).max(axis=(1, 2))
     scale = np.abs(stack).max(axis=(1, 2))
@@ -312,8 +337,13 @@ def _check_covariances(covariances: np.ndarray, covariance_type: str) -> None:
         where = "covariances" if covariance_type == "tied" else f"covariances[{bad[0]}]"
         raise ValueError(
             f"{where} must be symmetric, got a relative asymmetry of "
-            f"{asymmetry[bad[0]] / scale[bad[0]]:.3g}"
+            f"{asymmetry[bad[0]] / scale[bad[0]]:.3g} (at most {_SYMMETRY_RTOL:g} is taken for "
+            "rounding)"
         )
+    # Symmetric entries keep their bits; halving first keeps entries near the largest float
+    # from overflowing.
+    transposed = covariances.swapaxes(-1, -2)
+    return np.where(covariances == transposed, covariances, 0.5 * covariances + 0.5 * transposed)
 
 
 def _raise_not_positive_definite(covariances: np.ndarray, covariance_type: str):

@@ -12,7 +12,7 @@ from ._density import _check_grid
 from ._grid import Grid
 from ._mixture import Mixture
 from ._model import as_mixture
-from ._validation import check_dims, check_int, empty
+from ._validation import check_dims, empty
 
 # Counts are int64 (labels, count images): more samples than this cannot be counted.
 MAX_SAMPLES = 2**63 - 1
@@ -21,18 +21,28 @@ MAX_SAMPLES = 2**63 - 1
 def check_n_samples(n_samples) -> int:
     """Return ``n_samples`` as an int in [1, 2**63 - 1].
 
-    ``ValueError`` for anything else, non-integers included (as scikit-learn's ``sample()``
-    raises ``ValueError`` for ``n_samples < 1``; a float such as ``1e9`` is refused rather than
-    rounded).
+    As scikit-learn's ``sample()``, takes any integral number: ints, NumPy integers, floats of
+    integral value (``2.0``, ``1e9``) and bools (``True`` is 1). ``ValueError`` for anything
+    else (``1.5`` is refused, not rounded) and for values below 1, with scikit-learn's
+    "Invalid value for 'n_samples'".
     """
-    try:
-        n = check_int(n_samples, "n_samples", minimum=1)
-    except TypeError:
-        hint = " (write int(...) or 10**k for a float)" if isinstance(n_samples, float) else ""
+    value = n_samples
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        as_float = float(value)
+        if as_float.is_integer():
+            value = int(as_float)
+    if not isinstance(value, numbers.Integral):
+        hint = " (a float must have an integral value)" if isinstance(value, numbers.Real) else ""
         raise ValueError(
             f"n_samples must be an integer >= 1, got {n_samples!r} "
             f"({type(n_samples).__name__}){hint}"
-        ) from None
+        )
+    n = int(value)
+    if n < 1:
+        raise ValueError(
+            f"Invalid value for 'n_samples': n_samples must be >= 1, got {n_samples!r}. "
+            "The sampling requires at least one sample."
+        )
     if n > MAX_SAMPLES:
         raise ValueError(f"n_samples must be at most 2**63 - 1, got {n}")
     return n
