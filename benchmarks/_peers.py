@@ -58,16 +58,16 @@ def numba_log_density_grid(form, xs, ys):
     return out
 
 
-def numpy_conditional_mean_grid(parts, xs, ys, chunk_rows: int = 4):
+def numpy_conditional_mean_grid(form, reg, xs, ys, chunk_rows: int = 4):
     """E[rest | x, y] on the grid (xs, ys), vectorised over components with NumPy: per chunk
     of rows, the (pixels × K) log-densities of the (x, y) marginal by one batched product, the
     responsibilities, and the mean as two matrix products (Σ_k r_k a_k + Σ_k r_k G_k x with
     a_k = μ_r − G_k μ_g). Faster than ``gmmfast.reference`` (which loops over components and
-    centres every point on every component), at the price of that centring."""
-    form = parts.marginal
+    centres every point on every component), at the price of that centring. ``form`` is the
+    canonical form of the (x, y) marginal, ``reg`` the regressions of the other features."""
     upper = np.triu(form.prec_chol)  # (K, 2, 2)
-    offset = parts.means_rest - np.einsum("kmg,kg->km", parts.gain, form.means)  # (K, m)
-    gain_flat = parts.gain.reshape(len(offset), -1)  # (K, m·2)
+    offset = reg.means_rest - np.einsum("kmg,kg->km", reg.gain, form.means)  # (K, m)
+    gain_flat = reg.gain.reshape(len(offset), -1)  # (K, m·2)
     m = offset.shape[1]
     out = np.empty((len(ys), len(xs), m))
     for start in range(0, len(ys), chunk_rows):

@@ -23,7 +23,8 @@ import gmmfast
 import gmmfast.reference as ref
 from _harness import machine, measure, table
 from _peers import numpy_conditional_mean_grid
-from gmmfast._conditional import conditional_parts
+from gmmfast._gaussian import regressions
+from gmmfast._model import as_mixture, marginal_form
 from gmmfast.datasets import demo_model, flower
 
 try:
@@ -83,12 +84,14 @@ def main() -> None:
             note="gmmfast.reference, chunks of 1024 pixels",
         )
     )
-    parts = conditional_parts(model, (0, 1))
-    vectorised = numpy_conditional_mean_grid(parts, grid.xs, grid.ys)
+    mixture = as_mixture(model)
+    form = marginal_form(mixture, (0, 1))
+    reg = regressions(mixture.means, mixture.covariances, mixture.covariance_type, (0, 1))
+    vectorised = numpy_conditional_mean_grid(form, reg, grid.xs, grid.ys)
     results.append(
         measure(
             "NumPy vectorised",
-            lambda: numpy_conditional_mean_grid(parts, grid.xs, grid.ys),
+            lambda: numpy_conditional_mean_grid(form, reg, grid.xs, grid.ys),
             args.slow_repeat,
             warmup=0,
             note="batched over components, 4 rows a chunk",

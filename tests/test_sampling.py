@@ -21,7 +21,9 @@ from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 
 import gmmfast
 import gmmfast.reference as ref
-from gmmfast._sampling import _counts, pixel_cells, seed_from
+from gmmfast._grid import pixel_cells
+from gmmfast._sampling import _counts
+from gmmfast._validation import seed_from
 from gmmfast.testing import grids, mixtures, to_sklearn
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -13,92 +13,30 @@ All functions use the plug-in mixture of the model (for a ``BayesianGaussianMixt
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from . import _core
-from ._canonical import Canonical
-from ._density import _check_grid
-from ._grid import Grid
+from ._gaussian import regressions
+from ._grid import Grid, as_grid, kernel_axes
+from ._mixture import Mixture, canonical_form
 from ._model import as_mixture
-from ._validation import check_dims, check_float_dtype, check_points, check_rtol, empty
+from ._validation import (
+    check_float_dtype,
+    check_given,
+    check_points,
+    check_return_std,
+    check_rtol,
+    empty,
+)
 
 
-class ConditionalParts(NamedTuple):
-    """Everything the conditional of a mixture needs, per component.
-
-    ``marginal``: canonical form of the marginal over the given features; ``rest``: the
-    remaining feature indices; ``means_rest`` (K, m); ``gain`` (K, m, g); ``cond_cov``: the
-    conditional covariances in the layout of the mixture's covariance type; ``cond_var``
-    (K, m): their diagonals.
-    """
-
-    given: tuple
-    rest: tuple
-    marginal: Canonical
-    means_rest: np.ndarray
-    gain: np.ndarray
-    cond_cov: np.ndarray
-    cond_var: np.ndarray
-
-    def regressions(self, components):
-        """The regressions as the kernels take them, for ``components`` =
-        ``self.marginal.components()``."""
-        return _core.Regressions(components, self.means_rest, self.gain, self.cond_var)
-
-
-def check_given(given, n_features: int, length: int | None = None) -> tuple:
-    """``given`` as distinct feature indices that leave at least one feature to predict."""
-    given = check_dims(given, n_features, length=length, name="given")
-    if len(given) == n_features:
-        raise ValueError(
-            f"given must leave at least one of the {n_features} features to predict, got {given}"
-        )
-    return given
-
-
-def conditional_parts(mixture, given: tuple) -> ConditionalParts:
-    """Precompute the per-component regressions of the remaining features on ``given``
-    (validated indices, a strict subset)."""
-    d, k = mixture.n_features, mixture.n_components
-    g = list(given)
-    r = [i for i in range(d) if i not in given]
-    covs, cov_type = mixture.covariances, mixture.covariance_type
-    means_rest = np.ascontiguousarray(mixture.means[:, r])
-    if cov_type in ("full", "tied"):
-        stack = covs if cov_type == "full" else covs[np.newaxis]
-        s_gg = stack[:, g][:, :, g]
-        s_gr = stack[:, g][:, :, r]
-        s_rr = stack[:, r][:, :, r]
-        # G = Σ_rg Σ_gg⁻¹  ⇔  Σ_gg Gᵀ = Σ_gr (Σ_gg symmetric positive definite).
-        gain = np.linalg.solve(s_gg, s_gr).transpose(0, 2, 1)
-        cond = s_rr - gain @ s_gr
-        cond = 0.5 * (cond + cond.transpose(0, 2, 1))
-        # Rounding may leave a tiny negative variance where the given features determine a
-        # remaining one almost exactly.
-        cond_var = np.maximum(np.diagonal(cond, axis1=1, axis2=2), 0.0)
-        if cov_type == "tied":
-            gain = np.broadcast_to(gain, (k, len(r), len(g)))
-            cond_var = np.broadcast_to(cond_var, (k, len(r)))
-            cond = cond[0]
-    else:
-        gain = np.zeros((k, len(r), len(g)))
-        if cov_type == "diag":
-            cond = covs[:, r]
-            cond_var = cond
-        else:
-            cond = covs
-            cond_var = np.repeat(covs[:, np.newaxis], len(r), axis=1)
-    return ConditionalParts(
-        tuple(given),
-        tuple(r),
-        mixture.marginal(g)._canonical_form(),
-        means_rest,
-        np.ascontiguousarray(gain, dtype=np.float64),
-        np.ascontiguousarray(cond, dtype=np.float64),
-        np.ascontiguousarray(cond_var, dtype=np.float64),
-    )
+def kernel_regressions(mixture: Mixture, given: tuple) -> tuple:
+    """``(components, regressions)`` as the kernels take them: the marginal of ``mixture``
+    over ``given`` (``_core.Components``) and the regressions of the remaining features
+    (``_core.Regressions``)."""
+    reg = regressions(mixture.means, mixture.covariances, mixture.covariance_type, given)
+    components = canonical_form(mixture.marginal(given)).components()
+    return components, _core.Regressions(components, reg.means_rest, reg.gain, reg.cond_var)
 
 
 def _outputs(shape: tuple, return_std: bool, dtype=np.float64):
@@ -109,12 +47,6 @@ def _outputs(shape: tuple, return_std: bool, dtype=np.float64):
 
 def _result(mean, std, return_std: bool):
     return (mean, std) if return_std else mean
-
-
-def _check_return_std(return_std) -> bool:
-    if not isinstance(return_std, (bool, np.bool_)):
-        raise TypeError(f"return_std must be True or False, got {return_std!r}")
-    return bool(return_std)
 
 
 def conditional_mean(model, X_given, given=(0, 1), return_std=False, *, rtol=0.0):
@@ -149,27 +81,26 @@ def conditional_mean(model, X_given, given=(0, 1), return_std=False, *, rtol=0.0
     """
     mixture = as_mixture(model)
     given = check_given(given, mixture.n_features)
-    return_std = _check_return_std(return_std)
+    return_std = check_return_std(return_std)
     rtol = check_rtol(rtol)
     X = check_points(X_given, len(given), name="X_given")
-    parts = conditional_parts(mixture, given)
-    mean, std = _outputs((X.shape[0], len(parts.rest)), return_std)
-    components = parts.marginal.components()
-    _core.conditional_mean(components, parts.regressions(components), X, mean, std, rtol)
+    components, regressions = kernel_regressions(mixture, given)
+    mean, std = _outputs((X.shape[0], mixture.n_features - len(given)), return_std)
+    _core.conditional_mean(components, regressions, X, mean, std, rtol)
     return _result(mean, std, return_std)
 
 
 def grid_arguments(model, grid, given, return_std, rtol, dtype) -> tuple:
     """The arguments of :func:`conditional_mean_grid` checked, in the order its users see
     their errors: (grid, plug-in Mixture, given, return_std, rtol, dtype)."""
-    grid = _check_grid(grid)
+    grid = as_grid(grid)
     mixture = as_mixture(model)
     given = check_given(given, mixture.n_features, length=2)
     return (
         grid,
         mixture,
         given,
-        _check_return_std(return_std),
+        check_return_std(return_std),
         check_rtol(rtol),
         check_float_dtype(dtype),
     )
@@ -199,10 +130,8 @@ def conditional_mean_grid(
     grid, mixture, given, return_std, rtol, dtype = grid_arguments(
         model, grid, given, return_std, rtol, dtype
     )
-    parts = conditional_parts(mixture, given)
-    mean, std = _outputs((*grid.shape, len(parts.rest)), return_std, dtype)
-    xs, ys, origin = grid._kernel_axes()
-    components = parts.marginal.components()
-    regressions = parts.regressions(components)
+    components, regressions = kernel_regressions(mixture, given)
+    mean, std = _outputs((*grid.shape, mixture.n_features - len(given)), return_std, dtype)
+    xs, ys, origin = kernel_axes(grid)
     _core.conditional_mean_grid(components, regressions, xs, ys, mean, std, rtol, origin)
     return _result(mean, std, return_std)

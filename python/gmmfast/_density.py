@@ -5,15 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._grid import Grid
+from ._grid import Grid, as_grid, kernel_axes
 from ._model import check_model_points, marginal_form, scoring_form
 from ._validation import check_float_dtype, check_rtol, empty
-
-
-def _check_grid(grid) -> Grid:
-    if not isinstance(grid, Grid):
-        raise TypeError(f"grid must be a gmmfast.Grid, got {type(grid).__name__}")
-    return grid
 
 
 def score_samples(model, X) -> np.ndarray:
@@ -105,11 +99,11 @@ def log_density_grid(model, grid: Grid, dims=(0, 1), *, rtol=0.0, dtype=np.float
 
     Memory: the output plus O(n_components) per thread; no point array is built.
     """
-    grid = _check_grid(grid)
+    grid = as_grid(grid)
     form = marginal_form(model, dims, length=2)
     rtol = check_rtol(rtol)
     out = empty(grid.shape, dtype=check_float_dtype(dtype))
-    xs, ys, origin = grid._kernel_axes()
+    xs, ys, origin = kernel_axes(grid)
     _core.log_density_grid(form.components(), xs, ys, out, rtol, origin)
     return out
 
@@ -122,10 +116,10 @@ def label_grid(model, grid: Grid, dims=(0, 1), *, rtol=0.0):
     dropped from a block of pixels only if it is below the block's best lower bound, where it
     cannot be the most responsible one, so labels are exact for any rtol < 1.
     """
-    grid = _check_grid(grid)
+    grid = as_grid(grid)
     form = marginal_form(model, dims, length=2)
     rtol = check_rtol(rtol)
     out = empty(grid.shape, dtype=np.int64)
-    xs, ys, origin = grid._kernel_axes()
+    xs, ys, origin = kernel_axes(grid)
     _core.label_grid(form.components(), xs, ys, out, rtol, origin)
     return out

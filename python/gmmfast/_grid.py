@@ -146,12 +146,6 @@ class Grid:
     def _whole_args(self) -> tuple:
         return (self._width, self._height, self._x_range, self._y_range)
 
-    def _kernel_axes(self) -> tuple:
-        """(xs, ys, origin) as the kernels take them: the whole grid's centres and where the
-        window starts, so that tiles (and any culling decided per tile) stay those of the whole
-        grid."""
-        return self._xs, self._ys, self.origin
-
     def points(self) -> np.ndarray:
         """All pixel centres as an array of shape (height·width, 2) in row-major order.
 
@@ -194,3 +188,59 @@ def _rebuild(width, height, x_range, y_range, rows, cols) -> Grid:
     if (rows, cols) == ((0, height), (0, width)):
         return grid
     return grid[slice(*rows), slice(*cols)]
+
+
+def as_grid(grid) -> Grid:
+    """``grid`` if it is a :class:`Grid`; ``TypeError`` otherwise."""
+    if not isinstance(grid, Grid):
+        raise TypeError(f"grid must be a gmmfast.Grid, got {type(grid).__name__}")
+    return grid
+
+
+def kernel_axes(grid: Grid) -> tuple:
+    """(xs, ys, origin) as the kernels take them: the whole grid's centres and where the
+    window starts, so that tiles (and any culling decided per tile) stay those of the whole
+    grid."""
+    whole = grid.whole
+    return whole.xs, whole.ys, grid.origin
+
+
+def pixel_cells(grid: Grid) -> tuple:
+    """``((x_start, x_scale), (y_start, y_scale))``: the cells :func:`sample_image` bins into.
+
+    A value v falls in column ``floor((v − x_start)·x_scale + ½)`` when that is in
+    ``[0, width)``, and in no column otherwise (rows likewise). See :func:`sample_image` for
+    the rule; this function is its single definition, shared with :mod:`gmmfast.reference`.
+    """
+    # A window of a grid keeps the pixel size of the whole grid.
+    whole = grid.whole
+    x_scale = _scale(whole.x_range, whole.width, "x_range", "width")
+    y_scale = _scale(whole.y_range, whole.height, "y_range", "height")
+    # A side of one pixel borrows the size of the other side's pixels (square pixels), or is
+    # 1 unit wide when both sides have one pixel.
+    if x_scale is None:
+        x_scale = 1.0 if y_scale is None else abs(y_scale)
+    if y_scale is None:
+        y_scale = abs(x_scale)
+    return (float(grid.xs[0]), x_scale), (float(grid.ys[0]), y_scale)
+
+
+def _scale(value_range: tuple, n: int, name: str, side: str) -> float | None:
+    """1 / pixel spacing of a side of ``n`` pixels, sign included; None for one pixel."""
+    if n == 1:
+        return None
+    start, stop = value_range
+    extent = stop - start
+    if extent == 0:
+        raise ValueError(
+            f"sample_image needs pixels of non-zero size, but {name}={value_range} has zero "
+            f"extent for {side}={n}: every pixel centre of that side is the same point"
+        )
+    with np.errstate(over="ignore", divide="ignore"):
+        scale = np.float64(n - 1) / np.float64(extent)
+    if not (np.isfinite(extent) and np.isfinite(scale) and scale != 0):
+        raise ValueError(
+            f"sample_image cannot bin into pixels of size {extent / (n - 1)!r} "
+            f"({name}={value_range}, {side}={n})"
+        )
+    return float(scale)

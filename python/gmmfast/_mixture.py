@@ -7,7 +7,8 @@ from types import MappingProxyType
 import numpy as np
 
 from ._canonical import COVARIANCE_TYPES, Canonical, gaussian_form, precision_cholesky
-from ._validation import check_dims
+from ._gaussian import regressions, responsibilities, weighted_log_prob
+from ._validation import check_dims, check_given, fitted_estimator
 
 # Relative asymmetry (largest |Σ − Σᵀ| over largest |Σ|) tolerated in a covariance matrix.
 # scikit-learn's fitted covariances are symmetric only to rounding, and its 'tied' covariance
@@ -158,8 +159,6 @@ class Mixture:
         Raises ``sklearn.exceptions.NotFittedError`` for an unfitted estimator and ``TypeError``
         for anything else.
         """
-        from ._model import fitted_estimator
-
         est = fitted_estimator(estimator)
         mixture = cls(est.weights_, est.means_, est.covariances_, est.covariance_type)
         return mixture._with_precisions_cholesky(est.precisions_cholesky_)
@@ -252,9 +251,6 @@ class Mixture:
         'diag' and 'spherical' only the weights change). Far from every component the nearest
         one gets weight 1.
         """
-        from . import reference
-        from ._conditional import check_given, conditional_parts
-
         given = check_given(given, self.n_features)
         values = np.asarray(values, dtype=np.float64)
         if values.shape != (len(given),):
@@ -263,22 +259,12 @@ class Mixture:
             )
         if not np.all(np.isfinite(values)):
             raise ValueError(f"values must be finite, got {values}")
-        parts = conditional_parts(self, given)
-        log_prob = reference.weighted_log_prob(parts.marginal, values[np.newaxis])
-        weights = reference.responsibilities(log_prob)[0]
-        centred = values - parts.marginal.means
-        means = parts.means_rest + np.einsum("kmg,kg->km", parts.gain, centred)
-        return Mixture(weights, means, parts.cond_cov, self._covariance_type)
-
-    def _canonical_form(self) -> Canonical:
-        """The kernels' form of this mixture (computed once)."""
-        if self._canonical is None:
-            with np.errstate(divide="ignore"):
-                log_weights = np.log(self._weights)
-            self._canonical = gaussian_form(
-                log_weights, self._means, self._prec_chol, self._covariance_type
-            )
-        return self._canonical
+        reg = regressions(self._means, self._covariances, self._covariance_type, given)
+        marginal = canonical_form(self.marginal(given))
+        weights = responsibilities(weighted_log_prob(marginal, values[np.newaxis]))[0]
+        centred = values - marginal.means
+        means = reg.means_rest + np.einsum("kmg,kg->km", reg.gain, centred)
+        return Mixture(weights, means, reg.cond_cov, self._covariance_type)
 
     def __repr__(self) -> str:
         return (
@@ -310,6 +296,17 @@ class Mixture:
                 self._prec_chol,
             ),
         )
+
+
+def canonical_form(mixture: Mixture) -> Canonical:
+    """The kernels' form of ``mixture`` (computed once and kept)."""
+    if mixture._canonical is None:
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(mixture._weights)
+        mixture._canonical = gaussian_form(
+            log_weights, mixture._means, mixture._prec_chol, mixture._covariance_type
+        )
+    return mixture._canonical
 
 
 def _unpickle(weights, means, covariances, covariance_type, metadata, prec_chol) -> Mixture:

@@ -21,33 +21,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._canonical import Canonical, gaussian_form
-from ._mixture import Mixture
-from ._validation import check_dims, check_points
+from ._mixture import Mixture, canonical_form
+from ._validation import check_dims, check_points, fitted_estimator
 
 if TYPE_CHECKING:
     from sklearn.mixture import BayesianGaussianMixture
-
-_ACCEPTED = "a fitted GaussianMixture, a fitted BayesianGaussianMixture or a gmmfast.Mixture"
 
 
 def _is_bayesian(estimator) -> bool:
     from sklearn.mixture import BayesianGaussianMixture
 
     return isinstance(estimator, BayesianGaussianMixture)
-
-
-def fitted_estimator(estimator):
-    """Return ``estimator`` if it is a fitted scikit-learn Gaussian mixture.
-
-    ``TypeError`` for other objects, ``NotFittedError`` if it has not been fitted.
-    """
-    from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
-    from sklearn.utils.validation import check_is_fitted
-
-    if not isinstance(estimator, (GaussianMixture, BayesianGaussianMixture)):
-        raise TypeError(f"expected {_ACCEPTED}, got {type(estimator).__name__}")
-    check_is_fitted(estimator)
-    return estimator
 
 
 def _check_feature_names(estimator, X) -> None:
@@ -142,7 +126,7 @@ def _bayesian_log_const(est: BayesianGaussianMixture) -> np.ndarray:
 def scoring_form(model) -> Canonical:
     """The canonical form of what ``model.score_samples`` evaluates, over all its features."""
     if isinstance(model, Mixture):
-        return model._canonical_form()
+        return canonical_form(model)
     est = fitted_estimator(model)
     if _is_bayesian(est):
         extra = _bayesian_log_const(est)
@@ -163,4 +147,11 @@ def marginal_form(model, dims, length: int | None = None) -> Canonical:
     dims = check_dims(dims, d, length=length)
     if sorted(dims) == list(range(d)):
         return scoring_form(model).permuted(dims)
-    return as_mixture(model).marginal(dims)._canonical_form()
+    return canonical_form(as_mixture(model).marginal(dims))
+
+
+def check_marginal(model, dims, length: int | None = None) -> tuple:
+    """The checks of :func:`marginal_form` without building anything: ``model`` is a
+    Mixture or a fitted estimator, ``dims`` valid indices for it. Returns ``dims`` as a
+    tuple (for lazy callers, such as :mod:`gmmfast.dask`, that want their errors early)."""
+    return check_dims(dims, n_features(model), length=length)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._density import _check_grid, log_density_grid
-from ._grid import Grid
+from ._density import log_density_grid
+from ._grid import Grid, as_grid
 from ._tone import DEFAULT_LEVELS, contour_levels
 
 
@@ -61,7 +61,7 @@ def contour_figure(
         of the grid's size whose pixels line up with the grid's. The figure is attached to an
         Agg canvas (no GUI); ``fig.axes[0]`` can take titles, ticks or more artists.
     """
-    grid = _check_grid(grid)
+    grid = as_grid(grid)
     if grid.width < 2 or grid.height < 2:
         raise ValueError(
             f"contours need a grid of at least 2 × 2 pixels, got {grid.width} × {grid.height}"

@@ -2,133 +2,14 @@
 
 from __future__ import annotations
 
-import numbers
-import secrets
-
 import numpy as np
 
 from . import _core
-from ._density import _check_grid
-from ._grid import Grid
+from ._gaussian import covariance_factors
+from ._grid import Grid, as_grid, pixel_cells
 from ._mixture import Mixture
 from ._model import as_mixture
-from ._validation import check_dims, empty
-
-# Counts are int64 (labels, count images): more samples than this cannot be counted.
-MAX_SAMPLES = 2**63 - 1
-
-
-def check_n_samples(n_samples) -> int:
-    """Return ``n_samples`` as an int in [1, 2**63 - 1].
-
-    As scikit-learn's ``sample()``, takes any integral number: ints, NumPy integers, floats of
-    integral value (``2.0``, ``1e9``) and bools (``True`` is 1). ``ValueError`` for anything
-    else (``1.5`` is refused, not rounded) and for values below 1, with scikit-learn's
-    "Invalid value for 'n_samples'".
-    """
-    value = n_samples
-    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
-        as_float = float(value)
-        if as_float.is_integer():
-            value = int(as_float)
-    if not isinstance(value, numbers.Integral):
-        hint = " (a float must have an integral value)" if isinstance(value, numbers.Real) else ""
-        raise ValueError(
-            f"n_samples must be an integer >= 1, got {n_samples!r} "
-            f"({type(n_samples).__name__}){hint}"
-        )
-    n = int(value)
-    if n < 1:
-        raise ValueError(
-            f"Invalid value for 'n_samples': n_samples must be >= 1, got {n_samples!r}. "
-            "The sampling requires at least one sample."
-        )
-    if n > MAX_SAMPLES:
-        raise ValueError(f"n_samples must be at most 2**63 - 1, got {n}")
-    return n
-
-
-def seed_from(random_state) -> int:
-    """The 64-bit seed of a ``random_state`` argument, as in :func:`sample`.
-
-    ``None``: fresh entropy from the operating system. An int in [0, 2**64): that seed. A
-    ``numpy.random.Generator``: one draw ``integers(0, 2**63)``. A ``numpy.random.RandomState``:
-    one draw ``randint(0, 2**63 - 1)``. Drawing from a generator advances it, so two calls with
-    the same generator give different samples, as two calls of a scikit-learn estimator's
-    ``sample()`` do. Anything else is a ``ValueError``, as in
-    ``sklearn.utils.check_random_state``.
-    """
-    if random_state is None:
-        return secrets.randbits(64)
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(0, 2**63))
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(0, 2**63 - 1, dtype=np.int64))
-    if isinstance(random_state, numbers.Integral) and not isinstance(
-        random_state, (bool, np.bool_)
-    ):
-        seed = int(random_state)
-        if not 0 <= seed < 2**64:
-            raise ValueError(f"an int random_state must be in [0, 2**64), got {seed}")
-        return seed
-    raise ValueError(
-        f"{random_state!r} cannot be used as random_state: expected None, an int in "
-        f"[0, 2**64), a numpy.random.Generator or a numpy.random.RandomState"
-    )
-
-
-def covariance_factors(mixture: Mixture) -> np.ndarray:
-    """What the sampler multiplies standard normals by, in the layout of the covariance type.
-
-    'full': the lower Cholesky factors L_k of the covariances (K, d, d), Σ_k = L_k L_kᵀ;
-    'tied': the one factor (d, d); 'diag': the standard deviations (K, d); 'spherical': the
-    standard deviations (K,).
-    """
-    cov = mixture.covariances
-    if mixture.covariance_type in ("full", "tied"):
-        return np.ascontiguousarray(np.linalg.cholesky(cov))
-    return np.ascontiguousarray(np.sqrt(cov))
-
-
-def pixel_cells(grid: Grid) -> tuple:
-    """``((x_start, x_scale), (y_start, y_scale))``: the cells :func:`sample_image` bins into.
-
-    A value v falls in column ``floor((v − x_start)·x_scale + ½)`` when that is in
-    ``[0, width)``, and in no column otherwise (rows likewise). See :func:`sample_image` for
-    the rule; this function is its single definition, shared with :mod:`gmmfast.reference`.
-    """
-    # A window of a grid keeps the pixel size of the whole grid.
-    whole = grid.whole
-    x_scale = _scale(whole.x_range, whole.width, "x_range", "width")
-    y_scale = _scale(whole.y_range, whole.height, "y_range", "height")
-    # A side of one pixel borrows the size of the other side's pixels (square pixels), or is
-    # 1 unit wide when both sides have one pixel.
-    if x_scale is None:
-        x_scale = 1.0 if y_scale is None else abs(y_scale)
-    if y_scale is None:
-        y_scale = abs(x_scale)
-    return (float(grid.xs[0]), x_scale), (float(grid.ys[0]), y_scale)
-
-
-def _scale(value_range: tuple, n: int, name: str, side: str) -> float | None:
-    """1 / pixel spacing of a side of ``n`` pixels, sign included; None for one pixel."""
-    if n == 1:
-        return None
-    start, stop = value_range
-    extent = stop - start
-    if extent == 0:
-        raise ValueError(
-            f"sample_image needs pixels of non-zero size, but {name}={value_range} has zero "
-            f"extent for {side}={n}: every pixel centre of that side is the same point"
-        )
-    with np.errstate(over="ignore", divide="ignore"):
-        scale = np.float64(n - 1) / np.float64(extent)
-    if not (np.isfinite(extent) and np.isfinite(scale) and scale != 0):
-        raise ValueError(
-            f"sample_image cannot bin into pixels of size {extent / (n - 1)!r} "
-            f"({name}={value_range}, {side}={n})"
-        )
-    return float(scale)
+from ._validation import check_dims, check_n_samples, empty, seed_from
 
 
 def _counts(mixture: Mixture, n: int, seed: int) -> np.ndarray:
@@ -169,7 +50,7 @@ def sample(model, n_samples=1, random_state=None) -> tuple:
     mixture = as_mixture(model)
     n = check_n_samples(n_samples)
     seed = seed_from(random_state)
-    factors = covariance_factors(mixture)
+    factors = covariance_factors(mixture.covariances, mixture.covariance_type)
     counts = _counts(mixture, n, seed)
     X = empty((n, mixture.n_features))
     labels = empty((n,), dtype=np.int64)
@@ -227,14 +108,14 @@ def sample_image(model, n_samples, grid: Grid, dims=(0, 1), color_dims=None, ran
     """
     mixture = as_mixture(model)
     n = check_n_samples(n_samples)
-    grid = _check_grid(grid)
+    grid = as_grid(grid)
     d = mixture.n_features
     dims = check_dims(dims, d, length=2)
     if color_dims is not None:
         color_dims = check_dims(color_dims, d, name="color_dims")
     x_cells, y_cells = pixel_cells(grid)
     seed = seed_from(random_state)
-    factors = covariance_factors(mixture)
+    factors = covariance_factors(mixture.covariances, mixture.covariance_type)
     counts = _counts(mixture, n, seed)
     image = empty(grid.shape, dtype=np.int64)
     colours = None if color_dims is None else empty((*grid.shape, len(color_dims)))

@@ -7,6 +7,7 @@ that names what was expected and what was given.
 from __future__ import annotations
 
 import numbers
+import secrets
 from collections.abc import Sequence
 
 import numpy as np
@@ -94,3 +95,101 @@ def check_float_dtype(dtype) -> np.dtype:
     if dtype not in (np.float64, np.float32):
         raise ValueError(f"dtype must be numpy.float64 or numpy.float32, got {dtype}")
     return dtype
+
+
+def check_return_std(return_std) -> bool:
+    """``return_std`` as a bool; ``TypeError`` for anything but True or False."""
+    if not isinstance(return_std, (bool, np.bool_)):
+        raise TypeError(f"return_std must be True or False, got {return_std!r}")
+    return bool(return_std)
+
+
+def check_given(given, n_features: int, length: int | None = None) -> tuple:
+    """``given`` as distinct feature indices that leave at least one feature to predict."""
+    given = check_dims(given, n_features, length=length, name="given")
+    if len(given) == n_features:
+        raise ValueError(
+            f"given must leave at least one of the {n_features} features to predict, got {given}"
+        )
+    return given
+
+
+# Counts are int64 (labels, count images): more samples than this cannot be counted.
+MAX_SAMPLES = 2**63 - 1
+
+
+def check_n_samples(n_samples) -> int:
+    """Return ``n_samples`` as an int in [1, 2**63 - 1].
+
+    As scikit-learn's ``sample()``, takes any integral number: ints, NumPy integers, floats of
+    integral value (``2.0``, ``1e9``) and bools (``True`` is 1). ``ValueError`` for anything
+    else (``1.5`` is refused, not rounded) and for values below 1, with scikit-learn's
+    "Invalid value for 'n_samples'".
+    """
+    value = n_samples
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        as_float = float(value)
+        if as_float.is_integer():
+            value = int(as_float)
+    if not isinstance(value, numbers.Integral):
+        hint = " (a float must have an integral value)" if isinstance(value, numbers.Real) else ""
+        raise ValueError(
+            f"n_samples must be an integer >= 1, got {n_samples!r} "
+            f"({type(n_samples).__name__}){hint}"
+        )
+    n = int(value)
+    if n < 1:
+        raise ValueError(
+            f"Invalid value for 'n_samples': n_samples must be >= 1, got {n_samples!r}. "
+            "The sampling requires at least one sample."
+        )
+    if n > MAX_SAMPLES:
+        raise ValueError(f"n_samples must be at most 2**63 - 1, got {n}")
+    return n
+
+
+def seed_from(random_state) -> int:
+    """The 64-bit seed of a ``random_state`` argument, as in :func:`sample`.
+
+    ``None``: fresh entropy from the operating system. An int in [0, 2**64): that seed. A
+    ``numpy.random.Generator``: one draw ``integers(0, 2**63)``. A ``numpy.random.RandomState``:
+    one draw ``randint(0, 2**63 - 1)``. Drawing from a generator advances it, so two calls with
+    the same generator give different samples, as two calls of a scikit-learn estimator's
+    ``sample()`` do. Anything else is a ``ValueError``, as in
+    ``sklearn.utils.check_random_state``.
+    """
+    if random_state is None:
+        return secrets.randbits(64)
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**63 - 1, dtype=np.int64))
+    if isinstance(random_state, numbers.Integral) and not isinstance(
+        random_state, (bool, np.bool_)
+    ):
+        seed = int(random_state)
+        if not 0 <= seed < 2**64:
+            raise ValueError(f"an int random_state must be in [0, 2**64), got {seed}")
+        return seed
+    raise ValueError(
+        f"{random_state!r} cannot be used as random_state: expected None, an int in "
+        f"[0, 2**64), a numpy.random.Generator or a numpy.random.RandomState"
+    )
+
+
+_ACCEPTED_MODELS = "a fitted GaussianMixture, a fitted BayesianGaussianMixture or a gmmfast.Mixture"
+
+
+def fitted_estimator(estimator):
+    """Return ``estimator`` if it is a fitted scikit-learn Gaussian mixture.
+
+    ``TypeError`` for other objects, ``NotFittedError`` if it has not been fitted. Imports
+    scikit-learn, which only estimators need.
+    """
+    from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
+    from sklearn.utils.validation import check_is_fitted
+
+    if not isinstance(estimator, (GaussianMixture, BayesianGaussianMixture)):
+        raise TypeError(f"expected {_ACCEPTED_MODELS}, got {type(estimator).__name__}")
+    check_is_fitted(estimator)
+    return estimator

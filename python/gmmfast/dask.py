@@ -49,11 +49,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from . import _conditional, _density
-from ._conditional import _check_return_std
-from ._density import _check_grid
-from ._grid import Grid
-from ._model import as_mixture, marginal_form, n_features
-from ._validation import check_dims, check_float_dtype, check_rtol
+from ._grid import Grid, as_grid
+from ._model import as_mixture, check_marginal, n_features
+from ._validation import check_dims, check_float_dtype, check_int, check_return_std, check_rtol
 
 __all__ = [
     "DEFAULT_CHUNKS",
@@ -73,26 +71,18 @@ DEFAULT_CHUNKS = 1024
 # chunks
 
 
-def _check_chunk_size(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {int(value)}")
-    return int(value)
-
-
 def _axis_chunks(value, size: int, axis: str) -> tuple:
     """Block sizes along one axis of ``size`` pixels from a block size (the last block takes
     the remainder; larger than the axis means one block) or explicit sizes summing to it."""
     if isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes)):
-        sizes = tuple(_check_chunk_size(v, f"each block size along the {axis}") for v in value)
+        sizes = tuple(check_int(v, f"each block size along the {axis}", minimum=1) for v in value)
         if sum(sizes) != size:
             raise ValueError(
                 f"block sizes along the {axis} must sum to the grid's {size} {axis}, "
                 f"got {sizes} (sum {sum(sizes)})"
             )
         return sizes
-    step = _check_chunk_size(value, f"chunks along the {axis}")
+    step = check_int(value, f"chunks along the {axis}", minimum=1)
     full, rest = divmod(size, step)
     return (step,) * full + ((rest,) if rest else ())
 
@@ -215,8 +205,8 @@ def log_density_grid(
         dtype=dtype)``. Computing it needs, per block in flight, the block plus O(K) per
         kernel thread.
     """
-    grid = _check_grid(grid)
-    marginal_form(model, dims, length=2)  # the in-memory function's checks, in its order
+    grid = as_grid(grid)
+    check_marginal(model, dims, length=2)  # the in-memory function's checks, in its order
     rtol = check_rtol(rtol)
     dtype = check_float_dtype(dtype)
     blocks = normalize_chunks(chunks, grid.shape)
@@ -232,8 +222,8 @@ def label_grid(model, grid: Grid, dims=(0, 1), *, chunks=DEFAULT_CHUNKS, rtol=0.
     ``dims`` at every pixel, as an int64 ``dask.array.Array`` of shape
     (grid.height, grid.width), bitwise equal to the in-memory result. ``chunks`` as for
     :func:`log_density_grid`."""
-    grid = _check_grid(grid)
-    marginal_form(model, dims, length=2)
+    grid = as_grid(grid)
+    check_marginal(model, dims, length=2)
     rtol = check_rtol(rtol)
     blocks = normalize_chunks(chunks, grid.shape)
     small, dims = _density_model(model, dims)
@@ -381,7 +371,7 @@ def render_to_zarr(
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    return_std = _check_return_std(return_std)
+    return_std = check_return_std(return_std)
     if return_std and method != "mean":
         raise ValueError(f"return_std applies to method='mean' only, got method={method!r}")
     if method == "labels" and dtype is not None:

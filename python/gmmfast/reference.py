@@ -9,88 +9,51 @@ what each kernel computes.
 
 Where a claim is bitwise (chunking never changes a result; a grid's pixels are its points;
 ``sample_image`` is ``sample`` binned), it holds by construction: products and sums run as
-element-wise NumPy operations in a fixed order (:func:`_row_products`, :func:`_row_sums`),
-never through BLAS, which picks its kernels by shape and machine and rounds them differently.
+element-wise NumPy operations in a fixed order (see :mod:`gmmfast._gaussian`), never through
+BLAS, which picks its kernels by shape and machine and rounds them differently.
+
+Imported by the tests and :mod:`gmmfast.testing` only: no production code depends on its own
+oracle.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._canonical import Canonical
-from ._conditional import ConditionalParts, check_given, conditional_parts
-from ._density import _check_grid
-from ._grid import Grid
+from ._gaussian import (
+    Regressions,
+    covariance_factors,
+    log_sum_exp,
+    peak,
+    regressions,
+    responsibilities,
+    row_products,
+    weighted_log_prob,
+)
+from ._grid import Grid, as_grid, pixel_cells
+from ._mixture import canonical_form
 from ._model import as_mixture, marginal_form, scoring_form
-from ._sampling import check_n_samples, covariance_factors, pixel_cells, seed_from
-from ._validation import check_dims, check_points
+from ._validation import check_dims, check_given, check_n_samples, check_points, seed_from
 
 DEFAULT_CHUNK = 4096
 
-
-def _row_products(X: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """``X @ M`` for X (n, a) and M (a, b), shape (n, b), as Σ_j X[:, j] M[j] summed in the
-    order j = 0, 1, … by element-wise operations: each row's bits are independent of n."""
-    out = X[:, 0:1] * M[0]
-    for j in range(1, X.shape[1]):
-        out = out + X[:, j : j + 1] * M[j]
-    return out
-
-
-def _row_sums(A: np.ndarray) -> np.ndarray:
-    """Σ over the last axis of A (..., m), left to right, shape (...): the same bits for a row
-    whatever the other rows (``np.sum`` may pair or vectorise the terms by shape)."""
-    out = A[..., 0].copy()
-    for j in range(1, A.shape[-1]):
-        out += A[..., j]
-    return out
-
-
-def weighted_log_prob(form: Canonical, X: np.ndarray) -> np.ndarray:
-    """l[i, k] = log_const[k] − ½‖(X[i] − means[k]) @ U_k‖², shape (n, K)."""
-    X = np.asarray(X, dtype=np.float64)
-    out = np.empty((X.shape[0], form.n_components))
-    for k in range(form.n_components):
-        centred = X - form.means[k]
-        y = _row_products(centred, np.triu(form.prec_chol[k]))
-        out[:, k] = form.log_const[k] - 0.5 * _row_sums(y * y)
-    return out
-
-
-def _peak(log_prob: np.ndarray) -> tuple:
-    """Row maxima (n,) and first arg-maxima (n,); NaN never wins, all −∞ gives index 0."""
-    cleaned = np.where(np.isnan(log_prob), -np.inf, log_prob)
-    return cleaned.max(axis=1), cleaned.argmax(axis=1), cleaned
-
-
-def _relative(log_prob: np.ndarray) -> tuple:
-    """(l − max per row, ln Σ exp(l − max) per row, max, argmax, finite rows). Rows whose
-    maximum is −∞ get a relative part of −∞ and a log-sum of 0."""
-    top, arg, cleaned = _peak(log_prob)
-    finite = np.isfinite(top)
-    safe_top = np.where(finite, top, 0.0)
-    rel = cleaned - safe_top[:, None]
-    rel[~finite] = -np.inf
-    with np.errstate(divide="ignore"):
-        log_sum = np.log(_row_sums(np.exp(rel)))
-    log_sum[~finite] = 0.0
-    return rel, log_sum, top, arg, finite
-
-
-def log_sum_exp(log_prob: np.ndarray) -> np.ndarray:
-    """log Σ_k exp(l[i, k]) per row; −∞ where every entry is −∞."""
-    _, log_sum, top, _, finite = _relative(log_prob)
-    return np.where(finite, top + log_sum, -np.inf)
-
-
-def responsibilities(log_prob: np.ndarray) -> np.ndarray:
-    """exp(l − log Σ exp l) per row; a row that is all −∞ puts everything on component 0."""
-    rel, log_sum, _, arg, finite = _relative(log_prob)
-    # (l − max) − ln Σ exp(l − max): subtracting the peak first keeps nearby values exact,
-    # where l − log p would lose the digits hidden by ulp(log p).
-    out = np.exp(rel - log_sum[:, None])
-    out[~finite, arg[~finite]] = 1.0
-    return out
+# The building blocks are the reference's too (``gmmfast.reference.weighted_log_prob`` ...).
+__all__ = [
+    "bin_samples",
+    "conditional_mean",
+    "conditional_mean_grid",
+    "conditional_moments",
+    "label_grid",
+    "log_density_grid",
+    "log_sum_exp",
+    "predict",
+    "predict_proba",
+    "responsibilities",
+    "sample",
+    "sample_image",
+    "score_samples",
+    "weighted_log_prob",
+]
 
 
 def _chunks(n: int, chunk_size: int):
@@ -124,7 +87,7 @@ def predict(model, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
     X = check_points(X, form.n_features)
     out = np.empty(X.shape[0], dtype=np.int64)
     for rows in _chunks(X.shape[0], chunk_size):
-        out[rows] = _peak(weighted_log_prob(form, X[rows]))[1]
+        out[rows] = peak(weighted_log_prob(form, X[rows]))[1]
     return out
 
 
@@ -138,7 +101,7 @@ def _grid_rows(grid: Grid, chunk_size: int):
 
 def log_density_grid(model, grid: Grid, dims=(0, 1), chunk_size: int = DEFAULT_CHUNK):
     """Reference of :func:`gmmfast.log_density_grid`, shape (height, width)."""
-    grid = _check_grid(grid)
+    grid = as_grid(grid)
     form = marginal_form(model, dims, length=2)
     out = np.empty(grid.shape)
     for rows, pts in _grid_rows(grid, chunk_size):
@@ -148,40 +111,48 @@ def log_density_grid(model, grid: Grid, dims=(0, 1), chunk_size: int = DEFAULT_C
 
 def label_grid(model, grid: Grid, dims=(0, 1), chunk_size: int = DEFAULT_CHUNK):
     """Reference of :func:`gmmfast.label_grid`, shape (height, width), int64."""
-    grid = _check_grid(grid)
+    grid = as_grid(grid)
     form = marginal_form(model, dims, length=2)
     out = np.empty(grid.shape, dtype=np.int64)
     for rows, pts in _grid_rows(grid, chunk_size):
-        out[rows] = _peak(weighted_log_prob(form, pts))[1].reshape(-1, grid.width)
+        out[rows] = peak(weighted_log_prob(form, pts))[1].reshape(-1, grid.width)
     return out
 
 
-def conditional_moments(parts: ConditionalParts, X: np.ndarray) -> tuple:
-    """Conditional mean and standard deviation (each (n, m)) at the rows of X (n, g).
+def conditional_moments(marginal, reg: Regressions, X: np.ndarray) -> tuple:
+    """Conditional mean and standard deviation (each (n, m)) at the rows of X (n, g), for
+    ``marginal`` the canonical form of the marginal over the given features and ``reg`` the
+    regressions of the others.
 
     mean = Σ_k r_k m_k(x), var = Σ_k r_k (diag C_k + (m_k(x) − mean)²), with r the
     responsibilities of the marginal over the given features and m_k(x) = μ_r,k + G_k (x − μ_g,k).
     Memory: n × K × m.
     """
-    resp = responsibilities(weighted_log_prob(parts.marginal, X))
-    centred = X[:, np.newaxis, :] - parts.marginal.means[np.newaxis]
-    comp_means = parts.means_rest[np.newaxis] + np.einsum("kmg,nkg->nkm", parts.gain, centred)
+    resp = responsibilities(weighted_log_prob(marginal, X))
+    centred = X[:, np.newaxis, :] - marginal.means[np.newaxis]
+    comp_means = reg.means_rest[np.newaxis] + np.einsum("kmg,nkg->nkm", reg.gain, centred)
     mean = np.einsum("nk,nkm->nm", resp, comp_means)
     deviation = comp_means - mean[:, np.newaxis, :]
-    var = np.einsum("nk,nkm->nm", resp, parts.cond_var[np.newaxis] + deviation**2)
+    var = np.einsum("nk,nkm->nm", resp, reg.cond_var[np.newaxis] + deviation**2)
     return mean, np.sqrt(var)
+
+
+def _conditional_setup(model, given, length=None) -> tuple:
+    """(validated given, marginal form over it, regressions of the rest) for ``model``."""
+    mixture = as_mixture(model)
+    given = check_given(given, mixture.n_features, length=length)
+    reg = regressions(mixture.means, mixture.covariances, mixture.covariance_type, given)
+    return given, canonical_form(mixture.marginal(given)), reg
 
 
 def conditional_mean(model, X_given, given=(0, 1), return_std=False, chunk_size: int = 1024):
     """Reference of :func:`gmmfast.conditional_mean`."""
-    mixture = as_mixture(model)
-    given = check_given(given, mixture.n_features)
+    given, marginal, reg = _conditional_setup(model, given)
     X = check_points(X_given, len(given), name="X_given")
-    parts = conditional_parts(mixture, given)
-    mean = np.empty((X.shape[0], len(parts.rest)))
+    mean = np.empty((X.shape[0], len(reg.rest)))
     std = np.empty_like(mean)
     for rows in _chunks(X.shape[0], chunk_size):
-        mean[rows], std[rows] = conditional_moments(parts, X[rows])
+        mean[rows], std[rows] = conditional_moments(marginal, reg, X[rows])
     return (mean, std) if return_std else mean
 
 
@@ -189,16 +160,14 @@ def conditional_mean_grid(
     model, grid: Grid, given=(0, 1), return_std=False, chunk_size: int = 1024
 ):
     """Reference of :func:`gmmfast.conditional_mean_grid`."""
-    grid = _check_grid(grid)
-    mixture = as_mixture(model)
-    given = check_given(given, mixture.n_features, length=2)
-    parts = conditional_parts(mixture, given)
-    mean = np.empty((*grid.shape, len(parts.rest)))
+    grid = as_grid(grid)
+    given, marginal, reg = _conditional_setup(model, given, length=2)
+    mean = np.empty((*grid.shape, len(reg.rest)))
     std = np.empty_like(mean)
     for rows, pts in _grid_rows(grid, chunk_size):
-        m, s = conditional_moments(parts, pts)
-        mean[rows] = m.reshape(-1, grid.width, len(parts.rest))
-        std[rows] = s.reshape(-1, grid.width, len(parts.rest))
+        m, s = conditional_moments(marginal, reg, pts)
+        mean[rows] = m.reshape(-1, grid.width, len(reg.rest))
+        std[rows] = s.reshape(-1, grid.width, len(reg.rest))
     return (mean, std) if return_std else mean
 
 
@@ -213,15 +182,15 @@ def _sample_chunks(model, n_samples, random_state, chunk_size: int):
     # NumPy insists that the probabilities sum to 1 within 1e-12; a Mixture's need only be
     # within 1e-8 (scikit-learn's tolerance).
     counts = rng.multinomial(n, weights / weights.sum())
-    factors = covariance_factors(mixture)
+    factors = covariance_factors(mixture.covariances, mixture.covariance_type)
     for k, count in enumerate(counts):
         mean = mixture.means[k]
         for rows in _chunks(int(count), chunk_size):
             z = rng.standard_normal((rows.stop - rows.start, mixture.n_features))
             if mixture.covariance_type == "full":
-                yield k, mean + _row_products(z, factors[k].T)
+                yield k, mean + row_products(z, factors[k].T)
             elif mixture.covariance_type == "tied":
-                yield k, mean + _row_products(z, factors.T)
+                yield k, mean + row_products(z, factors.T)
             else:
                 yield k, mean + z * factors[k]
 
@@ -283,7 +252,7 @@ def bin_samples(X, grid: Grid, dims=(0, 1), color_dims=None, chunk_size: int = D
     ``gmmfast.sample_image(model, n, grid, ..., random_state=seed)`` exactly (the colour means
     bitwise: both add each pixel's samples in row order).
     """
-    grid = _check_grid(grid)
+    grid = as_grid(grid)
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must have shape (n_samples, n_features), got shape {X.shape}")
@@ -307,7 +276,7 @@ def sample_image(
 ):
     """Reference of :func:`gmmfast.sample_image`: :func:`sample`'s draws binned as
     :func:`bin_samples` does, chunk by chunk (memory O(chunk_size + grid))."""
-    grid = _check_grid(grid)
+    grid = as_grid(grid)
     d = as_mixture(model).n_features
     dims = check_dims(dims, d, length=2)
     if color_dims is not None:
