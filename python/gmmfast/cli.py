@@ -160,19 +160,15 @@ def _is_image(path) -> bool:
 
 
 def read_image(path: str) -> np.ndarray:
-    """The picture at ``path`` as uint8, (h, w) grey or (h, w, 3) RGB.
-
-    uint8 rather than :func:`gmmfast.image.as_array`'s float64: the point functions read a
-    float array as colours on 0–1, so the float result would be scaled by 255 a second time.
-    """
+    """The picture at ``path`` as float64 on 0–255, (h, w) grey or (h, w, 3) RGB, transparency
+    composited over white (:func:`gmmfast.image.as_array`); pass it on with ``scale=255``."""
     from PIL import Image
 
     from . import _io
     from .image import as_array
 
     try:
-        # PIL's conversions to "L" and "RGB" give integers on 0–255: the cast is exact.
-        return as_array(path).astype(np.uint8)
+        return as_array(path)
     except FileNotFoundError:
         raise CommandError(f"no such file: {path}") from None
     except Image.DecompressionBombError as exc:
@@ -479,11 +475,11 @@ def cmd_fit(args) -> None:
     threshold = 128.0 if args.threshold is None else args.threshold
     if args.mode == "bw":
         try:
-            points = bw_points(image, threshold)
+            points = bw_points(image, threshold, scale=255)
         except ValueError as exc:
             raise CommandError(f"{args.image}: {exc}") from None
     else:
-        points = color_points(image)
+        points = color_points(image, scale=255)
     n_points = len(points)
     if args.subsample is not None and args.subsample < n_points:
         rng = np.random.default_rng(args.random_state)
