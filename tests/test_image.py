@@ -80,6 +80,163 @@ def test_a_white_image_has_no_dark_points():
         image.bw_points(np.full((4, 4), 255, np.uint8))
 
 
+# --- images in, read as the user meant them: float scales, transparency -----------------------
+
+
+def test_float_images_on_0_255_are_not_scaled_a_second_time(picture):
+    # np.asarray(picture, dtype=float) is on 0–255: the same points as the uint8 picture (not
+    # colours of 63750 and a single dark pixel, as when every float was taken for 0–1).
+    as_float = picture.astype(np.float64)
+    np.testing.assert_array_equal(image.bw_points(as_float), [[1, 0], [2, 1], [3, 2]])
+    np.testing.assert_array_equal(image.color_points(as_float), image.color_points(picture))
+    np.testing.assert_array_equal(image.color_points(as_float)[1], [1, 0, 10, 20, 30])
+    # A PIL float image ("F", as convert("F") makes it) is on 0–255 as well.
+    pil_float = Image.fromarray(picture).convert("L").convert("F")
+    np.testing.assert_array_equal(image.grey(pil_float), np.asarray(pil_float))
+    # 0–1 floats are still read as 0–1.
+    np.testing.assert_array_equal(
+        image.color_points(picture / 255.0)[:, 2:], picture.reshape(-1, 3)
+    )
+
+
+@pytest.mark.parametrize("kind", ["rgb", "grey", "sixteen-bit", "unit-floats"])
+def test_as_array_of_its_own_output_changes_no_bit(picture, kind):
+    given = {
+        "rgb": picture,
+        "grey": picture[:, :, 0],
+        "sixteen-bit": picture[:, :, 1].astype(np.uint16) * 251,  # values off the 0–255 grid
+        "unit-floats": picture / 255.0,
+    }[kind]
+    once = image.as_array(given)
+    np.testing.assert_array_equal(image.as_array(once), once)
+    np.testing.assert_array_equal(image.bw_points(once), image.bw_points(given))
+    np.testing.assert_array_equal(image.color_points(once), image.color_points(given))
+
+
+def test_explicit_scale_says_where_white_is():
+    dark = np.array([[0.0, 1.0]])  # all in [0, 1]: read as 0–1 unless told otherwise
+    np.testing.assert_array_equal(image.as_array(dark), [[0.0, 255.0]])
+    np.testing.assert_array_equal(image.as_array(dark, scale=255), [[0.0, 1.0]])
+    twelve_bit = np.array([[0, 819, 4095]], np.uint16)
+    np.testing.assert_allclose(image.as_array(twelve_bit, scale=4095), [[0.0, 51.0, 255.0]])
+    np.testing.assert_array_equal(image.bw_points(twelve_bit, scale=4095), [[0, 0], [1, 0]])
+    np.testing.assert_array_equal(image.as_array(np.array([[100]]), scale=200), [[127.5]])
+    for bad in (0, -1, np.nan, np.inf, "255", True):
+        with pytest.raises(ValueError, match="scale must be None or a positive number"):
+            image.as_array(dark, scale=bad)
+    with pytest.raises(
+        ValueError,
+        match=r"with scale=255 the values must be in \[0, 255\], got "
+        r"values from 0 to 300",
+    ):
+        image.as_array(np.array([[0.0, 300.0]]), scale=255)
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (np.array([[0.0, 256.0]]), r"float image must be on 0–1 .* got values from 0 to 256"),
+        (np.array([[-0.01, 0.5]]), r"got values from -0.01 to 0.5 \(clip them first\)"),
+        (np.array([[-3.0, 200.0]]), "got values from -3 to 200"),
+        (np.array([[0, 300]]), r"integer image must be on 0–255, got values from 0 to 300"),
+        (np.array([[-1, 3]], np.int8), "integer image must be on 0–255, got values from -1"),
+        (np.array([[0.5, np.nan]]), "NaN or inf"),
+    ],
+)
+def test_values_out_of_every_scale_are_refused_with_what_was_found(bad, match):
+    with pytest.raises(ValueError, match=match):
+        image.as_array(bad)
+    with pytest.raises(ValueError, match=match):
+        image.bw_points(bad)
+
+
+def line_art() -> tuple:
+    """Black line art on a transparent background, as drawing programs export it: a 6 × 8
+    RGBA uint8 array (transparent pixels are "transparent black", (0, 0, 0, 0)) and the (x, y)
+    of its lines in row-major order."""
+    rgba = np.zeros((6, 8, 4), np.uint8)
+    rgba[1, 1:7, 3] = 255  # a horizontal line on row 1
+    rgba[2:5, 3, 3] = 255  # a vertical one down column 3
+    lines = [[x, 1] for x in range(1, 7)] + [[3, y] for y in (2, 3, 4)]
+    return rgba, np.array(lines, dtype=np.float64)
+
+
+def pil_transparent_pictures() -> dict:
+    """The line art of :func:`line_art` in each of PIL's ways of being transparent."""
+    rgba, _ = line_art()
+    opaque = rgba[:, :, 3] == 255
+    grey = np.where(opaque, 0, 90).astype(np.uint8)  # background grey 90: dark if not transparent
+    la = Image.fromarray(np.stack([np.zeros_like(grey), rgba[:, :, 3]], axis=2), "LA")
+    palette = Image.fromarray(opaque.astype(np.uint8), "P")  # index 1 = line, 0 = background
+    palette.putpalette([30, 60, 90, 0, 0, 0])  # background dark blue, line black
+    palette.info["transparency"] = 0
+    keyed_grey = Image.fromarray(grey, "L")
+    keyed_grey.info["transparency"] = 90
+    keyed_rgb = Image.fromarray(np.repeat(grey[:, :, np.newaxis], 3, axis=2), "RGB")
+    keyed_rgb.info["transparency"] = (90, 90, 90)
+    return {
+        "RGBA": Image.fromarray(rgba, "RGBA"),
+        "LA": la,
+        "P": palette,
+        "L with a transparent grey": keyed_grey,
+        "RGB with a transparent colour": keyed_rgb,
+    }
+
+
+@pytest.mark.parametrize("kind", list(pil_transparent_pictures()))
+def test_transparent_pngs_are_read_over_white(tmp_path, kind):
+    _, lines = line_art()
+    picture = pil_transparent_pictures()[kind]
+    path = tmp_path / "art.png"
+    picture.save(path)  # a real PNG, written by Pillow (tRNS chunk or alpha channel)
+    with Image.open(path) as reread:
+        assert reread.mode == picture.mode
+    np.testing.assert_array_equal(image.bw_points(path), lines)
+    np.testing.assert_array_equal(image.bw_points(picture), lines)
+    colours = image.color_points(path)
+    background = ~np.isin(np.arange(48), lines[:, 1] * 8 + lines[:, 0])
+    np.testing.assert_array_equal(colours[background, 2:], 255.0)  # white, not black
+    np.testing.assert_array_equal(colours[~background, 2:], 0.0)
+
+
+@pytest.mark.parametrize("kind", ["uint8", "unit-floats", "floats on 0–255"])
+def test_transparent_arrays_are_composited_over_white(kind):
+    rgba, lines = line_art()
+    given = {
+        "uint8": rgba,
+        "unit-floats": rgba / 255.0,
+        "floats on 0–255": rgba.astype(np.float64),
+    }[kind]
+    np.testing.assert_array_equal(image.bw_points(given), lines)
+    grey_alpha = given[:, :, [0, 3]]  # (H, W, 2): grey and alpha
+    np.testing.assert_array_equal(image.bw_points(grey_alpha), lines)
+    assert image.as_array(grey_alpha).shape == (6, 8)
+
+
+def test_partial_transparency_is_alpha_times_colour_plus_the_rest_white():
+    # (r, g, b) = (0, 100, 255) at opacity 0.2: 0.2·c + 0.8·255 = (204, 224, 255); opaque and
+    # fully transparent pixels are exact.
+    rgba = np.array([[[0, 100, 255, 51], [10, 20, 30, 255], [10, 20, 30, 0]]], np.uint8)
+    expected = [[[204.0, 224.0, 255.0], [10.0, 20.0, 30.0], [255.0, 255.0, 255.0]]]
+    np.testing.assert_allclose(image.as_array(rgba), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(image.as_array(Image.fromarray(rgba, "RGBA")), expected, atol=1e-12)
+    # Black at opacity 128/255 is grey 255 − 128 = 127: dark at the default threshold 128,
+    # not at 126.
+    half = np.array([[[0, 0, 0, 128], [0, 0, 0, 255]]], np.uint8)
+    np.testing.assert_allclose(image.grey(half), [[127.0, 0.0]], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(image.bw_points(half), [[0, 0], [1, 0]])
+    np.testing.assert_array_equal(image.bw_points(half, threshold=126), [[1, 0]])
+
+
+def test_sixteen_bit_grey_with_a_transparent_level(tmp_path):
+    deep = np.full((2, 3), 40000, np.uint16)
+    deep[0, 1] = 0
+    picture = Image.fromarray(deep)
+    picture.info["transparency"] = 40000
+    np.testing.assert_array_equal(image.bw_points(picture), [[1, 0]])
+    np.testing.assert_array_equal(image.as_array(picture)[1], [255.0] * 3)
+
+
 # --- fit: scikit-learn's own fit, with progress on stderr -----------------------------------
 
 

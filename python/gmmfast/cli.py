@@ -108,6 +108,33 @@ def _rtol(text: str) -> float:
     return _number(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
+def parse_dims(text: str) -> tuple:
+    """``"A,B"``: two features, each a name (x, y, r, g, b) or a 0-based index, checked
+    against the model once it is loaded (:func:`resolve_dims`)."""
+    parts = tuple(part.strip() for part in text.split(","))
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(
+            f"expected two features separated by a comma, e.g. x,y or r,g or 2,3, got {text!r}"
+        )
+    return parts
+
+
+def parse_background(text: str):
+    """``fill`` or a colour as PIL reads it (a name such as white or black, #rrggbb, #rgb,
+    rgb(r, g, b)): the string ``"fill"`` or an (r, g, b) tuple of ints in 0–255."""
+    from PIL import ImageColor
+
+    if text.strip().lower() == "fill":
+        return "fill"
+    try:
+        colour = ImageColor.getrgb(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a colour (white, black, #rrggbb, ...) or fill, got {text!r}"
+        ) from None
+    return tuple(int(v) for v in colour[:3])
+
+
 def parse_size(text: str) -> tuple:
     """``"WxH"`` as (width, height): positive ints, each side at most MAX_ZARR_SIDE (a picture
     is held to MAX_SIDE and MAX_PIXELS when it is drawn)."""
@@ -160,19 +187,15 @@ def _is_image(path) -> bool:
 
 
 def read_image(path: str) -> np.ndarray:
-    """The picture at ``path`` as uint8, (h, w) grey or (h, w, 3) RGB.
-
-    uint8 rather than :func:`gmmfast.image.as_array`'s float64: the point functions read a
-    float array as colours on 0–1, so the float result would be scaled by 255 a second time.
-    """
+    """The picture at ``path`` as float64 on 0–255, (h, w) grey or (h, w, 3) RGB, transparency
+    composited over white (:func:`gmmfast.image.as_array`); pass it on with ``scale=255``."""
     from PIL import Image
 
     from . import _io
     from .image import as_array
 
     try:
-        # PIL's conversions to "L" and "RGB" give integers on 0–255: the cast is exact.
-        return as_array(path).astype(np.uint8)
+        return as_array(path)
     except FileNotFoundError:
         raise CommandError(f"no such file: {path}") from None
     except Image.DecompressionBombError as exc:
@@ -243,20 +266,66 @@ def source_size(model) -> tuple | None:
     return None
 
 
-def render_grid(model, size, path: str, limit: bool = True):
+def resolve_dims(model, mode, given, path: str) -> tuple:
+    """``--dims`` as two distinct feature indices of ``model`` ((0, 1) if not given)."""
+    if given is None:
+        return (0, 1)
+    names = FEATURE_NAMES.get(mode, ())
+    dims = []
+    for token in given:
+        if token.lower() in names:
+            dims.append(names.index(token.lower()))
+        elif token.isdigit() and int(token) < model.n_features:
+            dims.append(int(token))
+        else:
+            known = f"{', '.join(names)} or " if names else ""
+            raise UsageError(
+                f"--dims: {path} has no feature {token!r}: it has {model.n_features} features "
+                f"({known}0 to {model.n_features - 1})"
+            )
+    if dims[0] == dims[1]:
+        raise UsageError(f"--dims needs two different features, got {','.join(given)}")
+    return tuple(dims)
+
+
+def _feature_names(model, mode) -> tuple:
+    return FEATURE_NAMES.get(mode) or tuple(str(i) for i in range(model.n_features))
+
+
+def _feature_extents(model, mode, dims) -> tuple:
+    """(across, down): how many source pixels (x, y) or colour levels (r, g, b: 256) span
+    each of ``dims``, None where the model does not say."""
+    source = source_size(model) or (None, None)
+    known = {0: source[0], 1: source[1]}
+    if mode == "color":
+        known.update({2: 256, 3: 256, 4: 256})
+    return tuple(known.get(dim) for dim in dims)
+
+
+def render_grid(model, size, path: str, limit: bool = True, dims=(0, 1), mode=None):
     """The grid of ``size`` pixels (default: the source image's) over the source picture.
 
     Pixel (i, j) of the source image is at (x=j, y=i), its pixels span [−½, w − ½] ×
     [−½, h − ½]; a grid of W × H pixels over the same picture has its centres at
     −½ + (j + ½)·w/W, which is exactly the source's own grid when W = w and H = h.
+
+    With other ``dims`` (features across and down) each axis spans its feature the same way:
+    x and y the source picture, a colour r, g or b its 256 levels (pixel centres 0 … 255 at
+    the default size); a feature of unknown extent one unit per pixel, at ``size``.
     """
     from ._grid import Grid
 
-    source = source_size(model)
+    source = _feature_extents(model, mode, dims)
     if size is None:
-        if source is None:
+        if tuple(dims) == (0, 1) and None in source:
             raise CommandError(
                 f"{path} does not record the size of its source image: give --size WxH"
+            )
+        if None in source:
+            raise CommandError(
+                f"{path} does not say what range its features "
+                f"{', '.join(_feature_names(model, mode)[d] for d in dims)} span: give "
+                "--size WxH (one unit per pixel)"
             )
         if limit and _too_large(*source):
             raise CommandError(
@@ -265,7 +334,8 @@ def render_grid(model, size, path: str, limit: bool = True):
             )
         size = source
     width, height = size
-    src_w, src_h = source if source is not None else size
+    src_w = width if source[0] is None else source[0]
+    src_h = height if source[1] is None else source[1]
 
     def axis(n: int, src: int) -> tuple:
         half = 0.5 * src / n
@@ -289,7 +359,7 @@ def _density(model, mode, grid, args) -> Rendered:
     from ._density import log_density_grid
     from .image import colormap, linear, log, piecewise
 
-    log_density = log_density_grid(model, grid, rtol=args.rtol)
+    log_density = log_density_grid(model, grid, args.dims, rtol=args.rtol)
     mapping = args.mapping or "linear"
     options = {"knots": args.knots} if args.knots is not None else {}
     if args.colormap is not None:
@@ -319,13 +389,13 @@ def _contour(model, mode, grid, args) -> Rendered:
     if style == "auto":
         big_enough = grid.width >= 2 and grid.height >= 2
         style = "matplotlib" if big_enough and _matplotlib_available() else "raster"
-    log_density = log_density_grid(model, grid, rtol=args.rtol)
+    log_density = log_density_grid(model, grid, args.dims, rtol=args.rtol)
     if style == "raster":
         return Rendered(log_density, contour_image(log_density, levels), "contours (raster)")
     if grid.width < 2 or grid.height < 2:
         raise CommandError("matplotlib contours need at least 2x2 pixels: use a larger --size")
     try:
-        figure = contour_figure(model, grid, levels, rtol=args.rtol)
+        figure = contour_figure(model, grid, levels, dims=args.dims, rtol=args.rtol)
     except ImportError as exc:
         raise CommandError(str(exc)) from None
     return Rendered(log_density, figure_to_rgb(figure), "contours (matplotlib)")
@@ -337,16 +407,92 @@ def _samples(model, mode, grid, args) -> Rendered:
 
     n = args.samples or DEFAULT_SAMPLES.get(mode, DEFAULT_SAMPLES["bw"])
     seed = 0 if args.random_state is None else args.random_state
+    background = (255, 255, 255) if args.background is None else args.background
     if mode == "color":
-        colours, _ = sample_image(model, n, grid, color_dims=(2, 3, 4), random_state=seed)
-        return Rendered(colours, to_uint8_rgb(colours), f"{n:,} samples, mean colour per pixel")
+        colours, counts = sample_image(model, n, grid, color_dims=(2, 3, 4), random_state=seed)
+        if background == "fill":
+            return Rendered(
+                colours,
+                to_uint8_rgb(fill_empty(colours, counts)),
+                f"{n:,} samples, mean colour per pixel, empty pixels filled from their neighbours",
+            )
+        where = "white" if background == (255, 255, 255) else f"{_colour_text(background)}"
+        return Rendered(
+            colours,
+            to_uint8_rgb(colours, background),
+            f"{n:,} samples, mean colour per pixel ({where} where none)",
+        )
+    if background == "fill":
+        raise UsageError("--background fill fills colour samples; give a colour for a bw model")
     counts = sample_image(model, n, grid, random_state=seed)
-    return Rendered(counts, dots(counts), f"{n:,} samples, pixels with any drawn dark")
+    return Rendered(counts, dots(counts, background), f"{n:,} samples, pixels with any drawn dark")
 
 
-def dots(counts: np.ndarray) -> np.ndarray:
-    """A count image as a drawing: black where at least one sample landed, white elsewhere."""
-    return np.where(counts > 0, 0, 255).astype(np.uint8)
+def _colour_text(colour) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*colour)
+
+
+def dots(counts: np.ndarray, background=(255, 255, 255)) -> np.ndarray:
+    """A count image as a drawing: black where at least one sample landed, ``background``
+    (an (r, g, b), default white) elsewhere; (h, w) grey if the background is grey, else
+    (h, w, 3) RGB."""
+    r, g, b = background
+    if r == g == b:
+        return np.where(counts > 0, 0, r).astype(np.uint8)
+    out = np.empty((*counts.shape, 3), np.uint8)
+    out[...] = background
+    out[counts > 0] = 0
+    return out
+
+
+def fill_empty(colours: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Mean sampled colours with every empty pixel filled from its neighbours.
+
+    ``colours`` (h, w, c) and ``counts`` (h, w) as :func:`gmmfast.sample_image` returns them
+    with ``color_dims`` (NaN where no sample landed). A pixel without samples gets the mean
+    colour of all the samples in the smallest square around it, 3 × 3, 5 × 5, ..., that holds
+    any (the pixels with samples keep their own mean). NaN remains only if no sample landed
+    anywhere.
+    """
+    colours = np.asarray(colours, dtype=np.float64)
+    counts = np.asarray(counts)
+    has = counts > 0
+    sums = np.where(has[..., np.newaxis], colours, 0.0) * counts[..., np.newaxis]
+    filled = colours.copy()
+    if not has.any():
+        return filled
+    empty = ~has
+    radius = 1
+    # Whole-image box sums while many pixels wait; the last few (typically tens, in the
+    # sparsest places) one by one, each with its own growing window.
+    while np.count_nonzero(empty) > 256:
+        n = _box_sum(counts, radius)
+        take = empty & (n > 0)
+        filled[take] = _box_sum(sums, radius)[take] / n[take][:, np.newaxis]
+        empty &= ~take
+        radius += 1
+    for row, col in zip(*np.nonzero(empty)):
+        r = radius
+        while True:
+            window = (slice(max(row - r, 0), row + r + 1), slice(max(col - r, 0), col + r + 1))
+            n = counts[window].sum()
+            if n > 0:
+                filled[row, col] = sums[window].sum(axis=(0, 1)) / n
+                break
+            r += 1
+    return filled
+
+
+def _box_sum(array: np.ndarray, radius: int) -> np.ndarray:
+    """Sum of ``array`` over the (2·radius + 1)² square around each pixel (clipped at the
+    edges), over the first two axes, by a summed-area table."""
+    table = np.cumsum(np.cumsum(array, axis=0), axis=1)
+    table = np.pad(table, [(1, 0), (1, 0)] + [(0, 0)] * (array.ndim - 2))
+    height, width = array.shape[:2]
+    rows, cols = np.arange(height), np.arange(width)
+    r0, r1 = np.clip(rows - radius, 0, height), np.clip(rows + radius + 1, 0, height)
+    c0, c1 = np.clip(cols - radius, 0, width), np.clip(cols + radius + 1, 0, width)
+    return table[r1][:, c1] - table[r0][:, c1] - table[r1][:, c0] + table[r0][:, c0]
 
 
 def _mean(model, mode, grid, args) -> Rendered:
@@ -371,7 +517,7 @@ def label_colours(n_components: int) -> np.ndarray:
 def _labels(model, mode, grid, args) -> Rendered:
     from ._density import label_grid
 
-    labels = label_grid(model, grid, rtol=args.rtol)
+    labels = label_grid(model, grid, args.dims, rtol=args.rtol)
     return Rendered(labels, label_colours(model.n_components)[labels], "most responsible component")
 
 
@@ -391,6 +537,8 @@ _METHOD_OPTIONS = {
     "contour_style": ("--contour-style", {"contour"}),
     "samples": ("--samples", {"samples"}),
     "random_state": ("--random-state", {"samples"}),
+    "background": ("--background", {"samples"}),
+    "dims": ("--dims", {"contour", "density", "labels"}),
 }
 
 
@@ -424,17 +572,46 @@ def cmd_render(args) -> None:
         )
     model = load_model(args.model)
     mode = _model_mode(model, args.model)
-    grid = render_grid(model, args.size, args.model, limit=args.zarr is None)
+    args.dims = resolve_dims(model, mode, args.dims, args.model)
+    grid = render_grid(
+        model, args.size, args.model, limit=args.zarr is None, dims=args.dims, mode=mode
+    )
     if args.zarr is not None:
         _render_zarr(model, mode, grid, args)
-        return
-    start = time.perf_counter()
-    rendered = METHODS[args.method](model, mode, grid, args)
-    elapsed = time.perf_counter() - start
-    write_image(rendered.image, args.output)
-    print(
-        f"wrote {args.output}: {rendered.description}, K={model.n_components}, "
-        f"{grid.width}x{grid.height} pixels, rendered in {_ms(elapsed)}"
+    else:
+        start = time.perf_counter()
+        rendered = METHODS[args.method](model, mode, grid, args)
+        elapsed = time.perf_counter() - start
+        write_image(rendered.image, args.output)
+        print(
+            f"wrote {args.output}: {rendered.description}, K={model.n_components}, "
+            f"{grid.width}x{grid.height} pixels, rendered in {_ms(elapsed)}"
+        )
+    if args.method in ("contour", "density", "labels"):
+        note = marginal_note(model, mode, args.dims, grid)
+        if note:
+            print(note)
+
+
+def marginal_note(model, mode, dims, grid) -> str | None:
+    """What a density, contour or labels render drew, when it is not simply the picture's
+    (x, y) density of an (x, y) model: the marginal of which features, and their ranges."""
+    names = _feature_names(model, mode)
+    across, down = (names[d] for d in dims)
+    d = model.n_features
+    if d == 2 and tuple(dims) == (0, 1):
+        return None
+    what = (
+        f"drew the ({across}, {down}) marginal of a {d}-feature model ({', '.join(names)})"
+        if d > 2
+        else f"drew features ({across}, {down})"
+    )
+    if tuple(dims) == (0, 1):
+        return what + "; --dims chooses two other features"
+    x0, x1 = grid.x_range
+    y0, y1 = grid.y_range
+    return (
+        f"{what}: {across} across from {x0:.4g} to {x1:.4g}, {down} down from {y0:.4g} to {y1:.4g}"
     )
 
 
@@ -452,8 +629,15 @@ def _render_zarr(model, mode, grid, args) -> None:
         raise CommandError(f"{args.zarr} exists already: choose a new path")
     start = time.perf_counter()
     try:
+        dims = {"dims": args.dims} if args.method != "mean" else {}
         render_to_zarr(
-            model, args.zarr, grid, ZARR_METHODS[args.method], chunks=chunks, rtol=args.rtol
+            model,
+            args.zarr,
+            grid,
+            ZARR_METHODS[args.method],
+            chunks=chunks,
+            rtol=args.rtol,
+            **dims,
         )
     except OSError as exc:
         raise CommandError(f"cannot write {args.zarr}: {exc}") from None
@@ -479,11 +663,11 @@ def cmd_fit(args) -> None:
     threshold = 128.0 if args.threshold is None else args.threshold
     if args.mode == "bw":
         try:
-            points = bw_points(image, threshold)
+            points = bw_points(image, threshold, scale=255)
         except ValueError as exc:
             raise CommandError(f"{args.image}: {exc}") from None
     else:
-        points = color_points(image)
+        points = color_points(image, scale=255)
     n_points = len(points)
     if args.subsample is not None and args.subsample < n_points:
         rng = np.random.default_rng(args.random_state)
@@ -702,13 +886,16 @@ def cmd_demo(args) -> None:
         lambda: to_uint8_rgb(conditional_mean_grid(flower, grid)),
         "conditional mean colour E[r, g, b | x, y]",
     )
+    # Filled: about 6 % of the pixels get no sample, and white speckles over the dark leaves
+    # do not look like the picture (render --background white shows them).
     emit(
         "flower_samples.png",
         f"{n_color:,} samples, mean colour",
         lambda: to_uint8_rgb(
-            sample_image(flower, n_color, grid, color_dims=(2, 3, 4), random_state=0)[0]
+            fill_empty(*sample_image(flower, n_color, grid, color_dims=(2, 3, 4), random_state=0))
         ),
-        f"{n_color:,} samples, mean colour per pixel (white where none)",
+        f"{n_color:,} samples, mean colour per pixel, empty pixels filled from their "
+        "neighbours (render --background fill)",
     )
     palette = label_colours(flower.n_components)
     emit(
@@ -876,9 +1063,16 @@ def build_parser() -> argparse.ArgumentParser:
             "            --colormap NAME for colours through matplotlib\n"
             "  contour   log-density contours, --levels N over 3 decades below the max\n"
             "  samples   bw: pixels that got a sample dark; colour: mean colour of the samples\n"
-            "            in each pixel (white where none); --samples N, --random-state S\n"
+            "            in each pixel; --samples N, --random-state S, --background COLOUR\n"
+            "            for pixels no sample landed on (default white) or 'fill' (colour:\n"
+            "            the mean of the nearest samples around)\n"
             "  mean      colour models: the conditional mean colour E[r, g, b | x, y]\n"
-            "  labels    the most responsible component of each pixel, one colour each"
+            "  labels    the most responsible component of each pixel, one colour each\n\n"
+            "density, contour and labels draw the marginal of two features, by default\n"
+            "(x, y): on a colour model that is where its components sit, whatever their\n"
+            "colour (the output says so). --dims r,g (names x, y, r, g, b or indices from\n"
+            "0) draws another pair: the first across, the second down, x and y over the\n"
+            "source picture and r, g, b over 0-255 (256 pixels at the default size)."
         ),
         epilog=(
             "examples:\n"
@@ -887,6 +1081,8 @@ def build_parser() -> argparse.ArgumentParser:
             "-o d.png\n"
             "  gmmfast render photo.npz --method mean --size 1280x854 -o mean.png\n"
             "  gmmfast render drawing.npz --method samples --samples 200000 -o samples.png\n"
+            "  gmmfast render photo.npz --method samples --background fill -o samples.png\n"
+            "  gmmfast render photo.npz --dims r,g --mapping log -o colours.png\n"
             "  gmmfast render drawing.npz --size 20000x13344 --rtol 1e-9 --zarr big.zarr"
         ),
     )
@@ -942,6 +1138,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--samples", type=_positive_int, metavar="N", help="samples: how many (1e5 bw, 1e6 colour)"
     )
     render.add_argument("--random-state", type=_seed, metavar="S", help="samples: seed (0)")
+    render.add_argument(
+        "--background",
+        type=parse_background,
+        metavar="COLOUR|fill",
+        help="samples: colour of the pixels no sample landed on (white, black, #rrggbb, ...; "
+        "default white), or fill (colour models: the mean colour of the nearest samples)",
+    )
+    render.add_argument(
+        "--dims",
+        type=parse_dims,
+        metavar="A,B",
+        help="density, contour, labels: the two features drawn, across and down (default "
+        "x,y; e.g. r,g or 2,3)",
+    )
     render.add_argument(
         "--rtol",
         type=_rtol,

@@ -74,19 +74,44 @@ PIXEL_VARIANCE = 1.0 / 12.0
 _LUMA = np.array([299, 587, 114]) / 1000.0  # ITU-R 601-2, as PIL's convert("L")
 
 
-# PIL modes of 16-bit grey images (PNGs of 16-bit depth open as one of these).
+# PIL modes of 16-bit grey images (PNGs of 16-bit depth open as one of these): white is 65535.
 _SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+# PIL modes with an alpha channel (premultiplied "La" and "RGBa" are converted to straight alpha).
+_GREY_ALPHA_MODES = ("LA", "La")
+_ALPHA_MODES = ("RGBA", "RGBa", "PA", *_GREY_ALPHA_MODES)
 
 
-def as_array(image) -> np.ndarray:
+def as_array(image, *, scale=None) -> np.ndarray:
     """An image as a float64 array on the 0–255 scale: (H, W) grey or (H, W, 3) RGB.
 
-    ``image`` is a path, a PIL image or an array. uint16 arrays and 16-bit images are on the
-    0–65535 scale (divided by 257), other integer arrays on 0–255, float arrays on 0–1 (as
-    matplotlib and scikit-image use them; PIL's float images "F" on 0–255, as PIL's own
-    conversions produce them), bool arrays are white where True. An alpha channel is dropped;
-    a grey-with-alpha image becomes grey.
+    ``image`` is a path, a PIL image or an array of shape (H, W) grey, (H, W, 2) grey and
+    alpha, (H, W, 3) RGB or (H, W, 4) RGBA.
+
+    How the values are read (``scale=None``, the default):
+
+    * uint8 and other integer arrays, and 8-bit PIL images, are on 0–255; uint16 arrays and
+      16-bit PIL images ("I;16", "I") on 0–65535 (divided by 257). Integers outside that range
+      are refused.
+    * float arrays and PIL "F" images: on 0–1 if every value is in [0, 1] (matplotlib's and
+      scikit-image's convention), on 0–255 if the largest value is in (1, 255] (what
+      ``np.asarray(picture, dtype=float)`` gives, and this function's own output, so feeding it
+      back changes nothing). Anything else — a negative value, a value above 255, NaN or
+      infinity — is refused with a ``ValueError`` saying what was found. A 0–255 float image
+      so dark that no value exceeds 1 would be read as 0–1: pass ``scale=255`` to say so.
+    * bool arrays: white where True.
+
+    ``scale``, a positive number, overrides the rule: the value of white in the image as given
+    (1 for 0–1 floats, 255 for 0–255, 65535 for 16-bit, 4095 for 12-bit data, ...); values
+    outside [0, scale] are refused.
+
+    Transparency is composited over white, as a viewer shows the picture on a white page: a
+    pixel of colour c and opacity a (alpha / white, straight alpha as in PNG) becomes
+    a·c + (1 − a)·255, so black line art on a transparent background reads as black on white.
+    This covers RGBA, LA and PA images, palette ("P") images and grey or RGB PNGs with a
+    transparent colour, and arrays of 2 or 4 channels (alpha on the same scale as the colour).
+    A grey image stays grey; a palette image becomes RGB.
     """
+    scale = _check_scale(scale)
     if isinstance(image, (str, os.PathLike)):
         from PIL import Image
 
@@ -99,64 +124,140 @@ def as_array(image) -> np.ndarray:
         except OSError as exc:
             raise ValueError(f"cannot read {os.fspath(image)!r} as an image: {exc}") from exc
     if hasattr(image, "mode") and hasattr(image, "convert"):  # a PIL image
-        if image.mode in _SIXTEEN_BIT_MODES:
-            array = np.asarray(image, dtype=np.float64) / 257.0
-        elif image.mode == "F":
-            array = np.asarray(image, dtype=np.float64)
-        else:
-            mode = "L" if image.mode in ("1", "L", "LA") else "RGB"
-            array = np.asarray(image.convert(mode), dtype=np.float64)
+        array, white = _pil_values(image)
     else:
         array = np.asarray(image)
-        if array.dtype == bool or np.issubdtype(array.dtype, np.floating):
-            array = array.astype(np.float64) * 255.0
+        if array.dtype == bool:
+            white = 1.0
+        elif np.issubdtype(array.dtype, np.floating):
+            white = None  # decided from the values below
         elif array.dtype == np.uint16:
-            array = array.astype(np.float64) / 257.0
+            white = 65535.0
         elif np.issubdtype(array.dtype, np.integer):
-            array = array.astype(np.float64)
+            white = 255.0
         else:
             raise ValueError(f"an image array must be numeric, got dtype {array.dtype}")
-    if array.ndim == 3 and array.shape[2] in (2, 4):
-        array = array[:, :, :-1]  # drop alpha
+        array = array.astype(np.float64)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
-    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (2, 3, 4))):
         raise ValueError(
-            f"an image must have shape (height, width) or (height, width, 3 or 4), "
+            f"an image must have shape (height, width) or (height, width, 2, 3 or 4), "
             f"got {array.shape}"
         )
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise ValueError(f"an image must have at least one pixel, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
         raise ValueError("image contains NaN or inf")
+    array = _to_255(array, white if scale is None else scale, explicit=scale is not None)
+    if array.ndim == 3 and array.shape[2] in (2, 4):
+        array = _over_white(array[:, :, :-1], array[:, :, -1])
+        if array.shape[2] == 1:
+            array = array[:, :, 0]
     return array
 
 
-def grey(image) -> np.ndarray:
-    """The image as (H, W) float64 luma on 0–255 (RGB weighted as PIL's ``convert("L")``)."""
-    array = as_array(image)
+def _check_scale(scale):
+    if scale is None:
+        return None
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
+        raise ValueError(f"scale must be None or a positive number, got {scale!r}")
+    scale = float(scale)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be None or a positive number, got {scale!r}")
+    return scale
+
+
+def _pil_values(image) -> tuple:
+    """(raw values of a PIL image as float64, its white or None), transparency as an alpha
+    channel: (H, W) or (H, W, 2) grey, (H, W, 3) or (H, W, 4) colour."""
+    mode = image.mode
+    transparent = "transparency" in image.info
+    if mode in _SIXTEEN_BIT_MODES:
+        array = np.asarray(image, dtype=np.float64)
+        key = image.info.get("transparency")
+        if isinstance(key, int) and not isinstance(key, bool):  # a transparent grey level
+            alpha = np.where(array == key, 0.0, 65535.0)
+            array = np.stack([array, alpha], axis=2)
+        return array, 65535.0
+    if mode == "F":
+        return np.asarray(image, dtype=np.float64), None
+    if mode in _GREY_ALPHA_MODES or (mode in ("1", "L") and transparent):
+        return np.asarray(image.convert("LA"), dtype=np.float64), 255.0
+    if mode in ("1", "L"):
+        return np.asarray(image.convert("L"), dtype=np.float64), 255.0
+    if mode in _ALPHA_MODES or transparent:  # PIL applies a palette's or a colour key's alpha
+        return np.asarray(image.convert("RGBA"), dtype=np.float64), 255.0
+    return np.asarray(image.convert("RGB"), dtype=np.float64), 255.0
+
+
+def _to_255(array: np.ndarray, white, explicit: bool) -> np.ndarray:
+    """Values whose white is ``white`` (None: a float image, decided by its range) on 0–255."""
+    low, high = float(array.min()), float(array.max())
+    found = f"got values from {low:.6g} to {high:.6g}"
+    if white is None:  # floats
+        if low < 0 or high > 255:
+            hint = " (clip them first)" if low > -1 and high < 256 else ""
+            raise ValueError(
+                "a float image must be on 0–1 (all values in [0, 1]) or on 0–255 (largest "
+                f"value in (1, 255]), {found}{hint}; pass scale=WHITE (the value of white) "
+                "for any other range"
+            )
+        white = 1.0 if high <= 1 else 255.0
+    elif low < 0 or high > white:
+        if explicit:
+            raise ValueError(f"with scale={white:g} the values must be in [0, {white:g}], {found}")
+        raise ValueError(
+            f"an integer image must be on 0–{white:g}, {found}; pass scale=WHITE (the value "
+            "of white, e.g. scale=65535 for 16-bit values)"
+        )
+    if white == 255.0:
+        return array  # exactly as given: reading as_array's own output changes no bit
+    # One rounding for integer values (x · 255 is exact): 16-bit x gives exactly x / 257.
+    return array * 255.0 / white
+
+
+def _over_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Colour (H, W, c) on 0–255 with straight alpha (H, W) on 0–255, composited over white:
+    a·c + (1 − a)·255 with a = alpha / 255; fully opaque pixels keep their exact values."""
+    opacity = (alpha / 255.0)[:, :, np.newaxis]
+    composite = 255.0 - (255.0 - colour) * opacity
+    return np.where(opacity >= 1.0, colour, composite)
+
+
+def grey(image, *, scale=None) -> np.ndarray:
+    """The image as (H, W) float64 luma on 0–255 (RGB weighted as PIL's ``convert("L")``).
+
+    ``image`` and ``scale`` as :func:`as_array` reads them (transparency over white).
+    """
+    array = as_array(image, scale=scale)
     return array if array.ndim == 2 else array @ _LUMA
 
 
-def bw_points(image, threshold: float = 128) -> np.ndarray:
+def bw_points(image, threshold: float = 128, *, scale=None) -> np.ndarray:
     """(x, y) of the dark pixels of an image: those whose grey level is below ``threshold``.
+
+    ``image`` and ``scale`` as :func:`as_array` reads them: uint8 or 0–255 floats or 0–1
+    floats, transparent pixels white (so line art on a transparent background gives its
+    lines). ``threshold`` is a grey level on 0–255 whatever the image's own scale.
 
     Returns a float64 array of shape (n_dark, 2) in row-major order, x the column and y the row.
     Raises ``ValueError`` if no pixel is dark.
     """
-    dark = grey(image) < threshold
+    dark = grey(image, scale=scale) < threshold
     rows, cols = np.nonzero(dark)
     if rows.size == 0:
         raise ValueError(f"no pixel of the image is darker than threshold={threshold}")
     return np.column_stack([cols, rows]).astype(np.float64)
 
 
-def color_points(image) -> np.ndarray:
+def color_points(image, *, scale=None) -> np.ndarray:
     """(x, y, r, g, b) of every pixel, shape (height·width, 5), float64, colours on 0–255.
 
-    A grey image gives r = g = b.
+    ``image`` and ``scale`` as :func:`as_array` reads them (transparency over white). A grey
+    image gives r = g = b.
     """
-    array = as_array(image)
+    array = as_array(image, scale=scale)
     if array.ndim == 2:
         array = np.repeat(array[:, :, np.newaxis], 3, axis=2)
     height, width = array.shape[:2]
