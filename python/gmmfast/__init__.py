@@ -10,11 +10,13 @@ from ._density import label_grid, log_density_grid, predict, predict_proba, scor
 from ._grid import Grid
 from ._io import load, save
 from ._mixture import Mixture
+from ._model import ModelLike
 from ._sampling import sample, sample_image
 
 __all__ = [
     "Grid",
     "Mixture",
+    "ModelLike",
     "__version__",
     "conditional_mean",
     "conditional_mean_grid",

@@ -44,15 +44,15 @@ class Canonical(NamedTuple):
         The new factor U' must be upper triangular with U'U'ᵀ = P Λ Pᵀ. With J the exchange
         matrix, J Λ' J = L Lᵀ (ordinary Cholesky) gives U' = J L J.
         """
-        order = list(order)
-        if order == list(range(self.n_features)):
+        columns = list(order)
+        if columns == list(range(self.n_features)):
             return self
         precision = self.prec_chol @ self.prec_chol.swapaxes(1, 2)
-        permuted = precision[:, order][:, :, order]
+        permuted = precision[:, columns][:, :, columns]
         flipped = permuted[:, ::-1, ::-1]
         lower = np.linalg.cholesky(flipped)
         upper = np.ascontiguousarray(lower[:, ::-1, ::-1])
-        return Canonical(self.log_const, np.ascontiguousarray(self.means[:, order]), upper)
+        return Canonical(self.log_const, np.ascontiguousarray(self.means[:, columns]), upper)
 
 
 def precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.ndarray:

@@ -13,13 +13,16 @@ All functions use the plug-in mixture of the model (for a ``BayesianGaussianMixt
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal, overload
+
 import numpy as np
 
 from . import _core
 from ._gaussian import regressions
 from ._grid import Grid, as_grid, kernel_axes
 from ._mixture import Mixture, canonical_form
-from ._model import as_mixture
+from ._model import ModelLike, as_mixture
 from ._validation import (
     check_float_dtype,
     check_given,
@@ -39,17 +42,46 @@ def kernel_regressions(mixture: Mixture, given: tuple) -> tuple:
     return components, _core.Regressions(components, reg.means_rest, reg.gain, reg.cond_var)
 
 
-def _outputs(shape: tuple, return_std: bool, dtype=np.float64):
+def _outputs(shape: tuple, return_std: bool, dtype=np.float64) -> tuple:
     mean = empty(shape, dtype)
     std = empty(shape, dtype) if return_std else None
     return mean, std
 
 
-def _result(mean, std, return_std: bool):
+def _result(mean, std, return_std: bool) -> np.ndarray | tuple:
     return (mean, std) if return_std else mean
 
 
-def conditional_mean(model, X_given, given=(0, 1), return_std=False, *, rtol=0.0):
+@overload
+def conditional_mean(
+    model: ModelLike,
+    X_given,
+    given: Sequence[int] = ...,
+    return_std: Literal[False] = ...,
+    *,
+    rtol: float = ...,
+) -> np.ndarray: ...
+@overload
+def conditional_mean(
+    model: ModelLike,
+    X_given,
+    given: Sequence[int] = ...,
+    *,
+    return_std: Literal[True],
+    rtol: float = ...,
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def conditional_mean(
+    model: ModelLike,
+    X_given,
+    given: Sequence[int],
+    return_std: Literal[True],
+    *,
+    rtol: float = ...,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def conditional_mean(
+    model: ModelLike, X_given, given=(0, 1), return_std=False, *, rtol=0.0
+) -> np.ndarray | tuple:
     """E[rest | given features = X_given] at every row of ``X_given`` (Gaussian mixture
     regression).
 
@@ -90,7 +122,7 @@ def conditional_mean(model, X_given, given=(0, 1), return_std=False, *, rtol=0.0
     return _result(mean, std, return_std)
 
 
-def grid_arguments(model, grid, given, return_std, rtol, dtype) -> tuple:
+def grid_arguments(model: ModelLike, grid, given, return_std, rtol, dtype) -> tuple:
     """The arguments of :func:`conditional_mean_grid` checked, in the order its users see
     their errors: (grid, plug-in Mixture, given, return_std, rtol, dtype)."""
     grid = as_grid(grid)
@@ -106,9 +138,45 @@ def grid_arguments(model, grid, given, return_std, rtol, dtype) -> tuple:
     )
 
 
+@overload
 def conditional_mean_grid(
-    model, grid: Grid, given=(0, 1), return_std=False, *, rtol=0.0, dtype=np.float64
-):
+    model: ModelLike,
+    grid: Grid,
+    given: Sequence[int] = ...,
+    return_std: Literal[False] = ...,
+    *,
+    rtol: float = ...,
+    dtype=...,
+) -> np.ndarray: ...
+@overload
+def conditional_mean_grid(
+    model: ModelLike,
+    grid: Grid,
+    given: Sequence[int] = ...,
+    *,
+    return_std: Literal[True],
+    rtol: float = ...,
+    dtype=...,
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def conditional_mean_grid(
+    model: ModelLike,
+    grid: Grid,
+    given: Sequence[int],
+    return_std: Literal[True],
+    *,
+    rtol: float = ...,
+    dtype=...,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def conditional_mean_grid(
+    model: ModelLike,
+    grid: Grid,
+    given=(0, 1),
+    return_std=False,
+    *,
+    rtol=0.0,
+    dtype=np.float64,
+) -> np.ndarray | tuple:
     """E[rest | given] at every pixel of ``grid``, the pixel's x and y being the values of the
     features ``given[0]`` and ``given[1]``.
 

@@ -6,11 +6,11 @@ import numpy as np
 
 from . import _core
 from ._grid import Grid, as_grid, kernel_axes
-from ._model import check_model_points, marginal_form, scoring_form
+from ._model import ModelLike, check_model_points, marginal_form, scoring_form
 from ._validation import check_float_dtype, check_rtol, empty
 
 
-def score_samples(model, X) -> np.ndarray:
+def score_samples(model: ModelLike, X) -> np.ndarray:
     """Log-likelihood of each sample, like ``model.score_samples(X)``.
 
     Parameters
@@ -35,7 +35,7 @@ def score_samples(model, X) -> np.ndarray:
     return out.astype(dtype, copy=False)
 
 
-def predict_proba(model, X) -> np.ndarray:
+def predict_proba(model: ModelLike, X) -> np.ndarray:
     """Responsibilities of each component for each sample, like ``model.predict_proba(X)``.
 
     Returns an array of shape (n_samples, n_components); each row sums to 1. Far from every
@@ -49,7 +49,7 @@ def predict_proba(model, X) -> np.ndarray:
     return out.astype(dtype, copy=False)
 
 
-def predict(model, X) -> np.ndarray:
+def predict(model: ModelLike, X) -> np.ndarray:
     """Most responsible component of each sample, like ``model.predict(X)``.
 
     Returns an int64 array of shape (n_samples,); ties go to the lowest index, as with
@@ -62,7 +62,9 @@ def predict(model, X) -> np.ndarray:
     return out
 
 
-def log_density_grid(model, grid: Grid, dims=(0, 1), *, rtol=0.0, dtype=np.float64):
+def log_density_grid(
+    model: ModelLike, grid: Grid, dims=(0, 1), *, rtol=0.0, dtype=np.float64
+) -> np.ndarray:
     """Log-density of the marginal of ``model`` over features ``dims`` at every pixel.
 
     Parameters
@@ -108,7 +110,7 @@ def log_density_grid(model, grid: Grid, dims=(0, 1), *, rtol=0.0, dtype=np.float
     return out
 
 
-def label_grid(model, grid: Grid, dims=(0, 1), *, rtol=0.0):
+def label_grid(model: ModelLike, grid: Grid, dims=(0, 1), *, rtol=0.0) -> np.ndarray:
     """Most responsible component of the marginal over ``dims`` at every pixel.
 
     Returns an int64 array of shape (grid.height, grid.width). Same ``dims`` semantics as

@@ -62,13 +62,13 @@ class Grid:
 
     __slots__ = ("_cols", "_height", "_rows", "_width", "_x_range", "_xs", "_y_range", "_ys")
 
-    def __init__(self, width, height, x_range=None, y_range=None):
+    def __init__(self, width, height, x_range=None, y_range=None) -> None:
         self._width = check_int(width, "width", minimum=1)
         self._height = check_int(height, "height", minimum=1)
         self._x_range = _check_range(x_range, "x_range", (0.0, float(self._width - 1)))
         self._y_range = _check_range(y_range, "y_range", (0.0, float(self._height - 1)))
-        self._xs = np.linspace(*self._x_range, self._width)
-        self._ys = np.linspace(*self._y_range, self._height)
+        self._xs = np.linspace(self._x_range[0], self._x_range[1], self._width)
+        self._ys = np.linspace(self._y_range[0], self._y_range[1], self._height)
         self._xs.flags.writeable = False
         self._ys.flags.writeable = False
         self._rows = (0, self._height)
@@ -179,7 +179,7 @@ class Grid:
     def __hash__(self) -> int:
         return hash((Grid, self._key()))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple:
         return (_rebuild, self._key())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import NoReturn
 
 import numpy as np
 
@@ -90,8 +91,11 @@ class Mixture:
         "_prec_chol",
         "_weights",
     )
+    _canonical: Canonical | None
 
-    def __init__(self, weights, means, covariances, covariance_type="full", *, metadata=None):
+    def __init__(
+        self, weights, means, covariances, covariance_type="full", *, metadata=None
+    ) -> None:
         if covariance_type not in COVARIANCE_TYPES:
             raise ValueError(
                 f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}"
@@ -282,9 +286,9 @@ class Mixture:
             and np.array_equal(self._covariances, other._covariances)
         )
 
-    __hash__ = None  # mutable-looking arrays inside: like ndarray, not hashable
+    __hash__ = None  # type: ignore[assignment]  # arrays inside: like ndarray, not hashable
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple:
         return (
             _unpickle,
             (
@@ -343,7 +347,7 @@ def _symmetrised(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
     return np.where(covariances == transposed, covariances, 0.5 * covariances + 0.5 * transposed)
 
 
-def _raise_not_positive_definite(covariances: np.ndarray, covariance_type: str):
+def _raise_not_positive_definite(covariances: np.ndarray, covariance_type: str) -> NoReturn:
     """Raise a ``ValueError`` naming the first matrix whose Cholesky factorisation fails."""
     stack = covariances if covariance_type == "full" else covariances[np.newaxis]
     for k, cov in enumerate(stack):

@@ -16,7 +16,7 @@ or a ``Mixture`` needs neither, which keeps ``import gmmfast`` and the command l
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
@@ -25,7 +25,11 @@ from ._mixture import Mixture, canonical_form
 from ._validation import check_dims, check_points, fitted_estimator
 
 if TYPE_CHECKING:
-    from sklearn.mixture import BayesianGaussianMixture
+    from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
+
+#: What every function's ``model`` argument takes: a fitted scikit-learn ``GaussianMixture`` or
+#: ``BayesianGaussianMixture``, or a :class:`gmmfast.Mixture`.
+ModelLike = Union["GaussianMixture", "BayesianGaussianMixture", Mixture]
 
 
 def _is_bayesian(estimator) -> bool:
@@ -60,7 +64,7 @@ def _input_dtype(X) -> np.dtype | None:
         return None
 
 
-def check_model_points(model, X, n_features: int) -> tuple:
+def check_model_points(model: ModelLike, X, n_features: int) -> tuple:
     """``(X as a C-contiguous float64 array (n, n_features), the dtype of the result)``.
 
     For a scikit-learn estimator, ``X``'s feature names are checked as the estimator's own
@@ -68,7 +72,7 @@ def check_model_points(model, X, n_features: int) -> tuple:
     in float32 and ``X`` is float32 (or float16), float64 otherwise. Computation is in float64
     either way and a float32 result is rounded once at the end.
     """
-    out_dtype = np.dtype(np.float64)
+    out_dtype: np.dtype = np.dtype(np.float64)
     if not isinstance(model, Mixture):
         estimator = fitted_estimator(model)
         _check_feature_names(estimator, X)
@@ -82,14 +86,14 @@ def check_model_points(model, X, n_features: int) -> tuple:
     return check_points(X, n_features), out_dtype
 
 
-def as_mixture(model) -> Mixture:
+def as_mixture(model: ModelLike) -> Mixture:
     """The plug-in :class:`Mixture` of ``model``."""
     if isinstance(model, Mixture):
         return model
     return Mixture.from_sklearn(model)
 
 
-def n_features(model) -> int:
+def n_features(model: ModelLike) -> int:
     if isinstance(model, Mixture):
         return model.n_features
     return fitted_estimator(model).means_.shape[1]
@@ -123,7 +127,7 @@ def _bayesian_log_const(est: BayesianGaussianMixture) -> np.ndarray:
     return log_weights - 0.5 * d * np.log(dof) + 0.5 * (log_lambda - d / est.mean_precision_)
 
 
-def scoring_form(model) -> Canonical:
+def scoring_form(model: ModelLike) -> Canonical:
     """The canonical form of what ``model.score_samples`` evaluates, over all its features."""
     if isinstance(model, Mixture):
         return canonical_form(model)
@@ -136,7 +140,7 @@ def scoring_form(model) -> Canonical:
     return gaussian_form(extra, est.means_, est.precisions_cholesky_, est.covariance_type)
 
 
-def marginal_form(model, dims, length: int | None = None) -> Canonical:
+def marginal_form(model: ModelLike, dims, length: int | None = None) -> Canonical:
     """The canonical form of ``model``'s marginal over features ``dims`` (in that order).
 
     When ``dims`` names every feature, this is the scoring form with its features reordered (so
@@ -150,7 +154,7 @@ def marginal_form(model, dims, length: int | None = None) -> Canonical:
     return canonical_form(as_mixture(model).marginal(dims))
 
 
-def check_marginal(model, dims, length: int | None = None) -> tuple:
+def check_marginal(model: ModelLike, dims, length: int | None = None) -> tuple:
     """The checks of :func:`marginal_form` without building anything: ``model`` is a
     Mixture or a fitted estimator, ``dims`` valid indices for it. Returns ``dims`` as a
     tuple (for lazy callers, such as :mod:`gmmfast.dask`, that want their errors early)."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import overload
+
 import numpy as np
 
 from . import _core
 from ._gaussian import covariance_factors
 from ._grid import Grid, as_grid, pixel_cells
 from ._mixture import Mixture
-from ._model import as_mixture
+from ._model import ModelLike, as_mixture
 from ._validation import check_dims, check_n_samples, empty, seed_from
 
 
@@ -18,7 +21,7 @@ def _counts(mixture: Mixture, n: int, seed: int) -> np.ndarray:
     return counts
 
 
-def sample(model, n_samples=1, random_state=None) -> tuple:
+def sample(model: ModelLike, n_samples=1, random_state=None) -> tuple:
     """Draw samples from the mixture, like the estimator's ``sample(n_samples)``.
 
     Parameters
@@ -58,7 +61,42 @@ def sample(model, n_samples=1, random_state=None) -> tuple:
     return X, labels
 
 
-def sample_image(model, n_samples, grid: Grid, dims=(0, 1), color_dims=None, random_state=None):
+@overload
+def sample_image(
+    model: ModelLike,
+    n_samples,
+    grid: Grid,
+    dims: Sequence[int] = ...,
+    color_dims: None = ...,
+    random_state=...,
+) -> np.ndarray: ...
+@overload
+def sample_image(
+    model: ModelLike,
+    n_samples,
+    grid: Grid,
+    dims: Sequence[int],
+    color_dims: Sequence[int],
+    random_state=...,
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def sample_image(
+    model: ModelLike,
+    n_samples,
+    grid: Grid,
+    dims: Sequence[int] = ...,
+    *,
+    color_dims: Sequence[int],
+    random_state=...,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def sample_image(
+    model: ModelLike,
+    n_samples,
+    grid: Grid,
+    dims=(0, 1),
+    color_dims=None,
+    random_state=None,
+) -> np.ndarray | tuple:
     """Draw ``n_samples`` samples and scatter them into the pixels of ``grid``.
 
     The samples are exactly those ``sample(model, n_samples, random_state)`` returns for the

@@ -18,6 +18,8 @@ oracle.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ._gaussian import (
@@ -32,7 +34,7 @@ from ._gaussian import (
 )
 from ._grid import Grid, as_grid, pixel_cells
 from ._mixture import canonical_form
-from ._model import as_mixture, marginal_form, scoring_form
+from ._model import ModelLike, as_mixture, marginal_form, scoring_form
 from ._validation import check_dims, check_given, check_n_samples, check_points, seed_from
 
 DEFAULT_CHUNK = 4096
@@ -56,12 +58,12 @@ __all__ = [
 ]
 
 
-def _chunks(n: int, chunk_size: int):
+def _chunks(n: int, chunk_size: int) -> Iterator[slice]:
     for start in range(0, n, chunk_size):
         yield slice(start, min(start + chunk_size, n))
 
 
-def score_samples(model, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
+def score_samples(model: ModelLike, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
     """Reference of :func:`gmmfast.score_samples`, shape (n,)."""
     form = scoring_form(model)
     X = check_points(X, form.n_features)
@@ -71,7 +73,7 @@ def score_samples(model, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
     return out
 
 
-def predict_proba(model, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
+def predict_proba(model: ModelLike, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
     """Reference of :func:`gmmfast.predict_proba`, shape (n, K)."""
     form = scoring_form(model)
     X = check_points(X, form.n_features)
@@ -81,7 +83,7 @@ def predict_proba(model, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
     return out
 
 
-def predict(model, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
+def predict(model: ModelLike, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
     """Reference of :func:`gmmfast.predict`, shape (n,), int64."""
     form = scoring_form(model)
     X = check_points(X, form.n_features)
@@ -91,7 +93,7 @@ def predict(model, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
     return out
 
 
-def _grid_rows(grid: Grid, chunk_size: int):
+def _grid_rows(grid: Grid, chunk_size: int) -> Iterator[tuple]:
     """Yields (row slice, pixel centres of those rows as an (n, 2) array)."""
     rows_per_chunk = max(1, chunk_size // grid.width)
     for rows in _chunks(grid.height, rows_per_chunk):
@@ -99,7 +101,9 @@ def _grid_rows(grid: Grid, chunk_size: int):
         yield rows, np.column_stack([xx.ravel(), yy.ravel()])
 
 
-def log_density_grid(model, grid: Grid, dims=(0, 1), chunk_size: int = DEFAULT_CHUNK):
+def log_density_grid(
+    model: ModelLike, grid: Grid, dims=(0, 1), chunk_size: int = DEFAULT_CHUNK
+) -> np.ndarray:
     """Reference of :func:`gmmfast.log_density_grid`, shape (height, width)."""
     grid = as_grid(grid)
     form = marginal_form(model, dims, length=2)
@@ -109,7 +113,9 @@ def log_density_grid(model, grid: Grid, dims=(0, 1), chunk_size: int = DEFAULT_C
     return out
 
 
-def label_grid(model, grid: Grid, dims=(0, 1), chunk_size: int = DEFAULT_CHUNK):
+def label_grid(
+    model: ModelLike, grid: Grid, dims=(0, 1), chunk_size: int = DEFAULT_CHUNK
+) -> np.ndarray:
     """Reference of :func:`gmmfast.label_grid`, shape (height, width), int64."""
     grid = as_grid(grid)
     form = marginal_form(model, dims, length=2)
@@ -137,7 +143,7 @@ def conditional_moments(marginal, reg: Regressions, X: np.ndarray) -> tuple:
     return mean, np.sqrt(var)
 
 
-def _conditional_setup(model, given, length=None) -> tuple:
+def _conditional_setup(model: ModelLike, given, length=None) -> tuple:
     """(validated given, marginal form over it, regressions of the rest) for ``model``."""
     mixture = as_mixture(model)
     given = check_given(given, mixture.n_features, length=length)
@@ -145,7 +151,9 @@ def _conditional_setup(model, given, length=None) -> tuple:
     return given, canonical_form(mixture.marginal(given)), reg
 
 
-def conditional_mean(model, X_given, given=(0, 1), return_std=False, chunk_size: int = 1024):
+def conditional_mean(
+    model: ModelLike, X_given, given=(0, 1), return_std=False, chunk_size: int = 1024
+) -> np.ndarray | tuple:
     """Reference of :func:`gmmfast.conditional_mean`."""
     given, marginal, reg = _conditional_setup(model, given)
     X = check_points(X_given, len(given), name="X_given")
@@ -157,8 +165,8 @@ def conditional_mean(model, X_given, given=(0, 1), return_std=False, chunk_size:
 
 
 def conditional_mean_grid(
-    model, grid: Grid, given=(0, 1), return_std=False, chunk_size: int = 1024
-):
+    model: ModelLike, grid: Grid, given=(0, 1), return_std=False, chunk_size: int = 1024
+) -> np.ndarray | tuple:
     """Reference of :func:`gmmfast.conditional_mean_grid`."""
     grid = as_grid(grid)
     given, marginal, reg = _conditional_setup(model, given, length=2)
@@ -171,7 +179,7 @@ def conditional_mean_grid(
     return (mean, std) if return_std else mean
 
 
-def _sample_chunks(model, n_samples, random_state, chunk_size: int):
+def _sample_chunks(model: ModelLike, n_samples, random_state, chunk_size: int) -> Iterator[tuple]:
     """Yields (component, samples of shape (m, d)) in output order, at most ``chunk_size`` rows
     at a time: the multinomial counts, then each component's draws μ_k + z L_kᵀ (standard
     deviations times z for 'diag' and 'spherical') from one NumPy ``Generator``."""
@@ -195,7 +203,9 @@ def _sample_chunks(model, n_samples, random_state, chunk_size: int):
                 yield k, mean + z * factors[k]
 
 
-def sample(model, n_samples=1, random_state=None, chunk_size: int = DEFAULT_CHUNK) -> tuple:
+def sample(
+    model: ModelLike, n_samples=1, random_state=None, chunk_size: int = DEFAULT_CHUNK
+) -> tuple:
     """Reference of :func:`gmmfast.sample`: ``(X (n, d) float64, labels (n,) int64)``.
 
     The same distribution and layout (grouped by component), drawn with NumPy's generator
@@ -228,14 +238,14 @@ class _Binner:
         inside = in_x & in_y
         pixel = row[inside] * self.grid.width + column[inside]
         self.counts += np.bincount(pixel, minlength=self.grid.size)
-        if self.sums is not None:
+        if self.sums is not None and self.color_dims is not None:
             # ufunc.at adds one sample after the other, so each pixel sums its colours in
             # sample order starting from 0, as the kernel does.
             np.add.at(self.sums, pixel, X[inside][:, list(self.color_dims)])
 
-    def result(self):
+    def result(self) -> np.ndarray | tuple:
         counts = self.counts.reshape(self.grid.shape)
-        if self.sums is None:
+        if self.sums is None or self.color_dims is None:
             return counts
         filled = self.counts > 0
         means = np.full(self.sums.shape, np.nan)
@@ -243,7 +253,9 @@ class _Binner:
         return means.reshape((*self.grid.shape, len(self.color_dims))), counts
 
 
-def bin_samples(X, grid: Grid, dims=(0, 1), color_dims=None, chunk_size: int = DEFAULT_CHUNK):
+def bin_samples(
+    X, grid: Grid, dims=(0, 1), color_dims=None, chunk_size: int = DEFAULT_CHUNK
+) -> np.ndarray | tuple:
     """Bins the rows of ``X`` (n, d) into the pixels of ``grid`` with the cell rule of
     :func:`gmmfast.sample_image`: the count image (height, width) int64, or with
     ``color_dims`` ``(mean_colours (height, width, len(color_dims)), counts)``.
@@ -266,14 +278,14 @@ def bin_samples(X, grid: Grid, dims=(0, 1), color_dims=None, chunk_size: int = D
 
 
 def sample_image(
-    model,
+    model: ModelLike,
     n_samples,
     grid: Grid,
     dims=(0, 1),
     color_dims=None,
     random_state=None,
     chunk_size: int = DEFAULT_CHUNK,
-):
+) -> np.ndarray | tuple:
     """Reference of :func:`gmmfast.sample_image`: :func:`sample`'s draws binned as
     :func:`bin_samples` does, chunk by chunk (memory O(chunk_size + grid))."""
     grid = as_grid(grid)
