@@ -163,8 +163,8 @@ def _check_entries(archive: zipfile.ZipFile) -> dict:
         shape, _, dtype = _member_header(archive, info.filename)
         if dtype.hasobject:
             raise ValueError(
-                f"entry {key!r} holds Python objects: Object arrays cannot be loaded without "
-                f"pickle, which gmmfast never uses"
+                f"Object arrays cannot be loaded without pickle, which gmmfast never uses "
+                f"(entry {key!r} holds Python objects)"
             )
         declared = math.prod(shape) * dtype.itemsize
         if declared > info.file_size:
