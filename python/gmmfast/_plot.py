@@ -7,6 +7,9 @@ GUI backend is touched and no global figure list grows.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from ._density import log_density_grid
@@ -48,7 +51,7 @@ def contour_figure(
         the ln 1000 below the maximum, or the log-density values themselves.
     dims, rtol
         As :func:`gmmfast.log_density_grid`.
-    dpi : float, default=100
+    dpi : float > 0, default=100
     colors, linewidths
         Passed to ``Axes.contour``.
 
@@ -62,6 +65,7 @@ def contour_figure(
         Agg canvas (no GUI); ``fig.axes[0]`` can take titles, ticks or more artists.
     """
     grid = as_grid(grid)
+    dpi = _positive_number(dpi, "dpi")
     if grid.width < 2 or grid.height < 2:
         raise ValueError(
             f"contours need a grid of at least 2 × 2 pixels, got {grid.width} × {grid.height}"
@@ -94,6 +98,27 @@ def contour_figure(
     return fig
 
 
+def _positive_number(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return value
+
+
+def _int_in(value, name: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int in [low, high]: ``TypeError`` for a non-integer (a float such as
+    300.0 too: a colour level of 300.0 would wrap to 44), ``ValueError`` out of range."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        span = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {span}, got {value}")
+    return value
+
+
 def figure_to_rgb(fig) -> np.ndarray:
     """The pixels of a matplotlib figure drawn on its Agg canvas: (height, width, 3) uint8."""
     fig.canvas.draw()
@@ -111,10 +136,15 @@ def contact_sheet(
 
     ``images``: (h, w) grey or (h, w, 3) RGB uint8 arrays; each is resized to ``tile_width``
     pixels wide (keeping its aspect ratio) and placed in row-major order, ``columns`` per row.
-    ``labels``: one string per image, written under it in PIL's default font.
+    ``labels``: one string per image, written under it in PIL's default font. ``columns`` and
+    ``tile_width`` are integers >= 1 and ``background`` (the grey level around the tiles) an
+    integer in [0, 255]; anything else raises ``TypeError`` or ``ValueError``.
     """
     from PIL import Image, ImageDraw, ImageFont
 
+    columns = _int_in(columns, "columns", 1)
+    tile_width = _int_in(tile_width, "tile_width", 1)
+    background = _int_in(background, "background", 0, 255)
     images, labels = list(images), list(labels)
     if len(images) != len(labels):
         raise ValueError(f"got {len(images)} images but {len(labels)} labels")

@@ -8,10 +8,17 @@
 
 Exit status: 0 on success; 1 when a command fails on its inputs (a missing or unreadable file,
 an image where a model file is expected or the reverse, a model file that is truncated, foreign
-or tampered with, K larger than the number of points, a file that cannot be written); 2 for a
-usage error (unknown option, a bad value such as ``--size 0x5``, an option that does not apply
-to the chosen method). Every such error is one line ``gmmfast: error: ...`` on stderr, without a
-traceback; anything else is a bug and keeps its traceback.
+or tampered with, K larger than the number of points, a file that cannot be written, not
+enough memory); 2 for a usage error (unknown option, a bad value such as ``--size 0x5``, an
+option that does not apply to the chosen method); 130 when interrupted. Every such error is one
+line ``gmmfast: error: ...`` on stderr, without a traceback; anything else is a bug and keeps
+its traceback.
+
+Files: inputs are read only if they are regular files (a FIFO or a device is refused, never
+waited on); every output is written to a temporary file beside it and renamed into place
+(``gmmfast._files``), so a failed or interrupted command leaves the user's files as they were;
+an output that names an input is refused. Text printed from a file has its control characters
+escaped.
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ MAX_ZARR_SIDE = 2**20
 # about one for every three pixels of a 640 × 427 line drawing (a stippled copy of it), and
 # four per pixel for a colour picture, enough to give most pixels a mean colour.
 DEFAULT_SAMPLES = {"bw": 100_000, "color": 1_000_000}
+# Largest --samples: the count gmmfast.sample_image accepts (a 64-bit signed integer).
+MAX_SAMPLES = 2**63 - 1
+# Largest --levels: more contour lines than any picture can show apart.
+MAX_LEVELS = 1000
 FEATURE_NAMES = {"bw": ("x", "y"), "color": ("x", "y", "r", "g", "b")}
 MODE_TEXT = {
     "bw": "black and white: (x, y) of the dark pixels",
@@ -66,8 +77,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _one_line(message) -> str:
-    """A message on one line: messages of PIL, NumPy or zipfile may hold newlines."""
-    return " ".join(str(message).split())
+    """A message on one line, safe to print: messages of PIL, NumPy or zipfile may hold
+    newlines, and text from a file may hold terminal escapes."""
+    return printable(" ".join(str(message).split()))
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character (ESC, CR, BEL, DEL, C1 controls, bidi
+    overrides, ...) written as a Python escape, so that text read from a file cannot move the
+    cursor, set the title, clear the screen or forge lines on a terminal."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,6 +123,17 @@ def _number(text: str, convert, accept, expected: str):
     if value is None or not accept(value):
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _bounded_int(maximum: int):
+    """An argument type: a positive integer at most ``maximum``."""
+
+    def convert(text: str) -> int:
+        return _number(
+            text, int, lambda v: 1 <= v <= maximum, f"a positive integer at most {maximum}"
+        )
+
+    return convert
 
 
 def _seed(text: str) -> int:
@@ -180,8 +220,12 @@ def _is_image(path) -> bool:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path):
-            return True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path):
+                return True
+    except Image.DecompressionBombError:
+        return True
     except (OSError, UnidentifiedImageError, ValueError):
         return False
 
@@ -194,12 +238,20 @@ def read_image(path: str) -> np.ndarray:
     from . import _io
     from .image import as_array
 
+    check_input(path)
     try:
-        return as_array(path)
+        # Pillow only warns between its pixel limit and twice that (two lines of warning,
+        # then perhaps a MemoryError): refuse those pictures as it refuses larger ones.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return as_array(path)
     except FileNotFoundError:
         raise CommandError(f"no such file: {path}") from None
-    except Image.DecompressionBombError as exc:
-        raise CommandError(f"cannot read {path}: {exc}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise CommandError(
+            f"cannot read {path}: {exc} (gmmfast reads pictures of at most "
+            f"{Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's limit)"
+        ) from None
     except ValueError as exc:
         try:
             _io.load(path)
@@ -211,14 +263,52 @@ def read_image(path: str) -> np.ndarray:
         ) from None
 
 
+def check_input(path) -> None:
+    """Refuse (one line) an input that cannot be read as a regular file: missing, a
+    directory, unreadable, a FIFO or a device (reading those would block or fail later)."""
+    from ._files import NotRegularFileError, check_regular
+
+    try:
+        check_regular(path)
+    except FileNotFoundError:
+        raise CommandError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except NotRegularFileError as exc:
+        raise CommandError(f"cannot read {path}: {exc}") from None
+
+
+def check_output(path, inputs=()) -> None:
+    """Refuse, before any work, an output that names one of ``inputs`` (the same file by any
+    name: links included), is a directory, or lies in a directory that does not exist."""
+    from ._files import same_file
+
+    for source in inputs:
+        if same_file(path, source):
+            raise CommandError(
+                f"the output {path} is the input {source}: gmmfast never overwrites its input; "
+                f"choose another output file"
+            )
+    if os.path.isdir(path):
+        raise CommandError(f"cannot write {path}: it is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise CommandError(f"cannot write {path}: no such directory {parent}")
+
+
 def load_model(path: str):
     """The :class:`gmmfast.Mixture` in model file ``path``."""
+    from ._files import NotRegularFileError
     from ._io import load
 
     try:
         return load(path)
     except FileNotFoundError:
         raise CommandError(f"no such file: {path}") from None
+    except OSError as exc:  # PermissionError, IsADirectoryError, ...: said as they are
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except NotRegularFileError as exc:  # never opened as an image either: it would block
+        raise CommandError(f"cannot read {path}: {exc}") from None
     except ValueError as exc:  # load reports every other unreadable file as a ValueError
         if _is_image(path):
             raise CommandError(
@@ -228,13 +318,32 @@ def load_model(path: str):
         raise CommandError(str(exc)) from None
 
 
-def write_image(pixels: np.ndarray, path) -> None:
-    """Write a uint8 (h, w) grey or (h, w, 3) RGB image; the format follows the extension."""
+def image_format(path) -> str:
+    """PIL's format name for the extension of ``path`` (``CommandError`` if it has none)."""
     from PIL import Image
 
+    extension = os.path.splitext(os.fspath(path))[1].lower()
+    found = Image.registered_extensions().get(extension)
+    if found is None or found not in Image.SAVE:
+        raise CommandError(f"cannot write {path}: unknown file extension {extension!r}")
+    return found
+
+
+def write_image(pixels: np.ndarray, path) -> None:
+    """Write a uint8 (h, w) grey or (h, w, 3) RGB image; the format follows the extension.
+
+    Written to a temporary file beside ``path`` and renamed over it when complete: a failed
+    write leaves a file already at ``path`` as it was.
+    """
+    from PIL import Image
+
+    from ._files import replacing
+
+    picture_format = image_format(path)
     try:
-        Image.fromarray(pixels).save(path)
-    except ValueError as exc:  # PIL: unknown file extension
+        with replacing(path) as handle:
+            Image.fromarray(pixels).save(handle, format=picture_format)
+    except ValueError as exc:  # PIL: a mode the format cannot hold
         raise CommandError(f"cannot write {path}: {exc}") from None
     except OSError as exc:
         raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
@@ -359,7 +468,7 @@ def _density(model, mode, grid, args) -> Rendered:
     from ._density import log_density_grid
     from .image import colormap, linear, log, piecewise
 
-    log_density = log_density_grid(model, grid, args.dims, rtol=args.rtol)
+    log_density = _drawable(log_density_grid(model, grid, args.dims, rtol=args.rtol), args)
     mapping = args.mapping or "linear"
     options = {"knots": args.knots} if args.knots is not None else {}
     if args.colormap is not None:
@@ -370,6 +479,19 @@ def _density(model, mode, grid, args) -> Rendered:
         return Rendered(log_density, image, f"density, {mapping} mapping, '{args.colormap}'")
     image = {"linear": linear, "log": log, "piecewise": piecewise}[mapping](log_density, **options)
     return Rendered(log_density, image, f"density, {mapping} mapping")
+
+
+def _drawable(log_density: np.ndarray, args) -> np.ndarray:
+    """The log-density, if it has something to draw: a density that underflows to zero (−inf)
+    at every pixel (components far outside the picture, or far narrower than a pixel) is
+    refused in one line rather than by the tone mapping's ValueError."""
+    if not np.isfinite(log_density).any():
+        raise CommandError(
+            f"the density of {args.model} is zero (log-density -inf) at every pixel of the "
+            f"grid: nothing to draw (its components lie outside the picture or are far "
+            f"narrower than a pixel)"
+        )
+    return log_density
 
 
 def _matplotlib_available() -> bool:
@@ -389,7 +511,7 @@ def _contour(model, mode, grid, args) -> Rendered:
     if style == "auto":
         big_enough = grid.width >= 2 and grid.height >= 2
         style = "matplotlib" if big_enough and _matplotlib_available() else "raster"
-    log_density = log_density_grid(model, grid, args.dims, rtol=args.rtol)
+    log_density = _drawable(log_density_grid(model, grid, args.dims, rtol=args.rtol), args)
     if style == "raster":
         return Rendered(log_density, contour_image(log_density, levels), "contours (raster)")
     if grid.width < 2 or grid.height < 2:
@@ -570,6 +692,9 @@ def cmd_render(args) -> None:
             f"{args.size[0]}x{args.size[1]} is too large for a picture: at most {MAX_SIDE} "
             f"pixels a side and {MAX_PIXELS} in all (use --zarr PATH for larger renders)"
         )
+    if args.output is not None:
+        image_format(args.output)
+        check_output(args.output, inputs=(args.model,))
     model = load_model(args.model)
     mode = _model_mode(model, args.model)
     args.dims = resolve_dims(model, mode, args.dims, args.model)
@@ -625,9 +750,14 @@ def _render_zarr(model, mode, grid, args) -> None:
     if args.method == "mean" and mode != "color":
         raise CommandError(f"--method mean needs a colour model; {args.model} is not one")
     chunks = args.chunks if args.chunks is not None else 1024
-    if os.path.exists(args.zarr):
+    if os.path.lexists(args.zarr):
         raise CommandError(f"{args.zarr} exists already: choose a new path")
+    parent = os.path.dirname(os.path.abspath(args.zarr))
+    if not os.path.isdir(parent):
+        raise CommandError(f"cannot write {args.zarr}: no such directory {parent}")
     start = time.perf_counter()
+    # render_to_zarr writes into a temporary store beside the path and moves it into place
+    # when complete; on failure or Ctrl-C it removes it, so nothing is left at the path.
     try:
         dims = {"dims": args.dims} if args.method != "mean" else {}
         render_to_zarr(
@@ -639,8 +769,12 @@ def _render_zarr(model, mode, grid, args) -> None:
             rtol=args.rtol,
             **dims,
         )
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"nothing was written to {args.zarr}") from None
     except OSError as exc:
-        raise CommandError(f"cannot write {args.zarr}: {exc}") from None
+        raise CommandError(
+            f"cannot write {args.zarr}: {exc.strerror or exc} (nothing was left at that path)"
+        ) from None
     elapsed = time.perf_counter() - start
     print(
         f"wrote {args.zarr}: {args.method} of K={model.n_components}, {grid.width}x{grid.height} "
@@ -658,6 +792,7 @@ def cmd_fit(args) -> None:
 
     if args.threshold is not None and args.mode != "bw":
         raise UsageError("--threshold applies to --mode bw only")
+    check_output(args.output, inputs=(args.image,))
     image = read_image(args.image)
     height, width = image.shape[:2]
     threshold = 128.0 if args.threshold is None else args.threshold
@@ -672,8 +807,14 @@ def cmd_fit(args) -> None:
     if args.subsample is not None and args.subsample < n_points:
         rng = np.random.default_rng(args.random_state)
         points = points[rng.choice(n_points, args.subsample, replace=False)]
+    what = "dark pixels" if args.mode == "bw" else "pixels"
+    if len(points) < 2:  # scikit-learn's EM needs two points, whatever K
+        raise CommandError(
+            f"{args.image} has only {len(points)} {what[:-1]}"
+            + (" after --subsample" if len(points) < n_points else "")
+            + ": a mixture is fitted on at least 2 training points"
+        )
     if args.k > len(points):
-        what = "dark pixels" if args.mode == "bw" else "pixels"
         raise CommandError(
             f"-k {args.k} is larger than the number of training points: {args.image} has "
             f"{len(points)} {what}" + (" after --subsample" if len(points) < n_points else "")
@@ -682,14 +823,17 @@ def cmd_fit(args) -> None:
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        estimator = fit(
-            points,
-            args.k,
-            args.covariance_type,
-            max_iter=args.max_iter,
-            random_state=args.random_state,
-            progress=progress,
-        )
+        try:
+            estimator = fit(
+                points,
+                args.k,
+                args.covariance_type,
+                max_iter=args.max_iter,
+                random_state=args.random_state,
+                progress=progress,
+            )
+        except ValueError as exc:  # scikit-learn on these points, e.g. ill-defined covariances
+            raise CommandError(f"cannot fit {args.image}: {exc}") from None
     elapsed = time.perf_counter() - start
     for warning in caught:
         _warn_fit(warning, args)
@@ -723,7 +867,7 @@ def _warn_fit(warning, args) -> None:
     message = " ".join(str(warning.message).split())
     if issubclass(warning.category, ConvergenceWarning) and "did not converge" in message:
         message = f"EM did not converge in {args.max_iter} iterations (raise --max-iter)"
-    print(f"gmmfast: warning: {message}", file=sys.stderr)
+    print(f"gmmfast: warning: {printable(message)}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -753,6 +897,9 @@ def cmd_info(args) -> None:
         lines.append((f"means of {name}", f"{lo:.4g} to {hi:.4g}"))
     for key in sorted(model.metadata):
         lines.append((f"metadata {key}", json.dumps(model.metadata[key])))
+    # Everything here may come from the file (metadata keys and values, the source name):
+    # escaped, so that the file cannot write terminal escapes or forge lines.
+    lines = [(printable(label), printable(text)) for label, text in lines]
     width = max(len(label) for label, _ in lines) + 2
     for label, text in lines:
         print(f"{label + ':':<{width}}{text}")
@@ -1127,7 +1274,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--knots", type=parse_knots, metavar="'X,Y ...'", help="piecewise: the curve"
     )
     render.add_argument("--colormap", metavar="NAME", help="density: matplotlib colour map")
-    render.add_argument("--levels", type=_positive_int, metavar="N", help="contour: levels (4)")
+    render.add_argument(
+        "--levels", type=_bounded_int(MAX_LEVELS), metavar="N", help="contour: levels (4)"
+    )
     render.add_argument(
         "--contour-style",
         choices=("auto", "matplotlib", "raster"),
@@ -1135,7 +1284,10 @@ def build_parser() -> argparse.ArgumentParser:
         "matplotlib if installed)",
     )
     render.add_argument(
-        "--samples", type=_positive_int, metavar="N", help="samples: how many (1e5 bw, 1e6 colour)"
+        "--samples",
+        type=_bounded_int(MAX_SAMPLES),
+        metavar="N",
+        help="samples: how many (1e5 bw, 1e6 colour)",
     )
     render.add_argument("--random-state", type=_seed, metavar="S", help="samples: seed (0)")
     render.add_argument(
@@ -1185,7 +1337,12 @@ def main(argv=None) -> int:
     except CommandError as exc:
         print(f"gmmfast: error: {_one_line(exc)}", file=sys.stderr)
         return exc.status
-    except KeyboardInterrupt:
-        print("gmmfast: interrupted", file=sys.stderr)
+    except MemoryError as exc:
+        detail = f": {_one_line(exc)}" if str(exc) else ""
+        print(f"gmmfast: error: not enough memory{detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        detail = f": {_one_line(exc)}" if str(exc) else ""
+        print(f"gmmfast: interrupted{detail}", file=sys.stderr)
         return 130
     return 0

@@ -32,10 +32,12 @@ keep every core busy.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
 import pickle
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -49,6 +51,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from . import _conditional, _density
+from ._files import replacing_directory
 from ._grid import Grid, as_grid
 from ._model import as_mixture, check_marginal, n_features
 from ._validation import check_dims, check_float_dtype, check_int, check_return_std, check_rtol
@@ -356,6 +359,12 @@ def render_to_zarr(
     overwrite : bool, default=False
         Replace anything at ``store``; otherwise an existing path is a ``FileExistsError``.
 
+    For a path, the group is written into a new directory beside ``store`` (named
+    ``.NAME.XXXXXXXX.tmp``) and renamed to ``store`` once every block is written; if the render
+    fails or is interrupted (``KeyboardInterrupt``), that directory is removed and ``store``
+    is left as it was (absent, or with ``overwrite`` its old contents). A Zarr store object is
+    written in place.
+
     Returns
     -------
     zarr.Group
@@ -398,17 +407,50 @@ def render_to_zarr(
         arrays = dict(zip(("mean", "std"), result)) if return_std else {"mean": result}
 
     zarr = _zarr()
-    if isinstance(store, (str, os.PathLike)) and not overwrite and os.path.exists(store):
+    description = _description(model, grid, method, dims, rtol)
+    if not isinstance(store, (str, os.PathLike)):  # a Zarr store object: written in place
+        group = zarr.open_group(store, mode="w" if overwrite else "w-")
+        _store_arrays(group, arrays, description)
+        return group
+    if not overwrite and os.path.lexists(store):
         raise FileExistsError(f"{os.fspath(store)!r} exists; pass overwrite=True to replace it")
-    group = zarr.open_group(store, mode="w" if overwrite else "w-")
-    group.attrs["gmmfast"] = _description(model, grid, method, dims, rtol)
+    # Written into a new directory beside ``store`` and moved into place when complete: a
+    # failed or interrupted render leaves no partial store behind (and whatever was at
+    # ``store`` untouched).
+    joined = _joined_threads(list(arrays.values()))
+    with replacing_directory(store, overwrite=overwrite) as temporary, joined:
+        _store_arrays(zarr.open_group(temporary, mode="w"), arrays, description)
+    return zarr.open_group(os.fspath(store), mode="r+")
+
+
+@contextlib.contextmanager
+def _joined_threads(collections: list):
+    """Run Dask's threaded scheduler on a pool of our own and wait for its running tasks on
+    the way out: when a block fails or Ctrl-C stops the wait, Dask raises at once while the
+    blocks already started go on writing, and they must finish before the temporary store is
+    removed (or they would write into it again). Other schedulers are left as they are."""
+    import dask.threaded
+    from dask.base import get_scheduler
+
+    if get_scheduler(collections=collections) is not dask.threaded.get:
+        yield
+        return
+    pool = ThreadPoolExecutor(dask.threaded.CPU_COUNT)
+    try:
+        with dask.config.set(pool=pool):
+            yield
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _store_arrays(group, arrays: dict, description: dict) -> None:
+    group.attrs["gmmfast"] = description
     targets = [
         _create_array(group, name, array.shape, tuple(c[0] for c in array.chunks), array.dtype)
         for name, array in arrays.items()
     ]
     # Zarr chunks are the Dask blocks, so no two tasks write to the same chunk: no lock needed.
     da.store(list(arrays.values()), targets, lock=False)
-    return group
 
 
 def _is_pair_of_ints(value) -> bool:
