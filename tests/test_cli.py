@@ -17,6 +17,7 @@ from PIL import Image
 
 import gmmfast
 from gmmfast import cli, datasets, image
+from gmmfast.cli.models import render_grid
 
 WIDTH, HEIGHT = 32, 24
 
@@ -253,8 +254,8 @@ def test_render_samples_and_mean_agree_with_the_python_api(work, capsys):
 def test_render_grid_at_the_source_size_is_the_source_grid():
     size = {"width": 640, "height": 427}
     model = gmmfast.Mixture([1.0], [[0.0, 0.0]], [1.0], "spherical", metadata=size)
-    assert cli.render_grid(model, None, "m.npz") == gmmfast.Grid(640, 427)
-    grid = cli.render_grid(model, (1280, 854), "m.npz")
+    assert render_grid(model, None, "m.npz") == gmmfast.Grid(640, 427)
+    grid = render_grid(model, (1280, 854), "m.npz")
     assert grid.x_range == (-0.25, 639.25) and grid.y_range == (-0.25, 426.25)
 
 
@@ -519,7 +520,7 @@ def test_render_to_zarr_stores_the_numbers_block_by_block(work, tmp_path):
     assert "wrote" in result.stdout and "blocks of 32x32" in result.stdout
     group = zarr.open_group(str(tmp_path / "mean.zarr"), mode="r")
     stored = np.asarray(group["mean"])
-    grid = cli.render_grid(model, (70, 45), "shapes.npz")
+    grid = render_grid(model, (70, 45), "shapes.npz")
     # Bitwise the in-memory render of the same grid.
     np.testing.assert_array_equal(stored, gmmfast.conditional_mean_grid(model, grid))
     assert group["mean"].chunks[:2] == (32, 32)
@@ -537,7 +538,7 @@ def test_render_to_zarr_density_and_labels(work, tmp_path, capsys, method, name)
     )
     assert status == 0, err
     assert f"wrote {store}" in out
-    grid = cli.render_grid(model, None, "drawing.npz")
+    grid = render_grid(model, None, "drawing.npz")
     expected = {
         "density": lambda: gmmfast.log_density_grid(model, grid, rtol=1e-9),
         "labels": lambda: gmmfast.label_grid(model, grid, rtol=1e-9),

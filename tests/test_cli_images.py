@@ -7,6 +7,8 @@ from PIL import Image
 
 import gmmfast
 from gmmfast import cli
+from gmmfast._pictures import fill_empty, label_colours
+from gmmfast.cli.models import render_grid
 
 
 def call(argv, capsys) -> tuple:
@@ -126,14 +128,14 @@ def test_render_dims_draws_the_chosen_marginal_over_its_range(colour_model, caps
     np.testing.assert_array_equal(read(out2), read(out))
     status, _, _ = call(["render", path, "--dims", "r,g", "--size", "64x32", "-o", out2], capsys)
     assert status == 0
-    grid = cli.render_grid(gmmfast.load(path), (64, 32), "m", dims=(2, 3), mode="color")
+    grid = render_grid(gmmfast.load(path), (64, 32), "m", dims=(2, 3), mode="color")
     assert grid.x_range == (-0.5 + 2, 255.5 - 2) and grid.y_range == (-0.5 + 4, 255.5 - 4)
     expected = gmmfast.image.linear(gmmfast.log_density_grid(model, grid, dims=(2, 3)))
     np.testing.assert_array_equal(read(out2), expected)
     status, _, _ = call(["render", path, "--method", "labels", "--dims", "b,x", "-o", out2], capsys)
     assert status == 0
     labels = gmmfast.label_grid(model, gmmfast.Grid(256, 16, (0, 255), (0, 15)), dims=(4, 0))
-    np.testing.assert_array_equal(read(out2), cli.label_colours(2)[labels])
+    np.testing.assert_array_equal(read(out2), label_colours(2)[labels])
 
 
 @pytest.mark.parametrize(
@@ -192,11 +194,11 @@ def test_fill_empty_takes_the_mean_of_the_nearest_samples():
     # One row of 5 pixels: 2 samples of colour 10 at the left, 1 of colour 40 at the right.
     colours = np.array([[[10.0], [np.nan], [np.nan], [np.nan], [40.0]]])
     counts = np.array([[2, 0, 0, 0, 1]])
-    filled = cli.fill_empty(colours, counts)
+    filled = fill_empty(colours, counts)
     # Pixel 1: its 3-wide window holds the two samples of 10. Pixel 2: its 3-wide window
     # holds none, the 5-wide one all three: (2·10 + 40) / 3 = 20. Pixel 3: 40.
     np.testing.assert_allclose(filled[0, :, 0], [10, 10, 20, 40, 40], rtol=1e-15)
-    assert np.isnan(cli.fill_empty(colours * np.nan, counts * 0)).all()  # nothing to fill from
+    assert np.isnan(fill_empty(colours * np.nan, counts * 0)).all()  # nothing to fill from
 
 
 def brute_fill(colours, counts):
@@ -222,7 +224,7 @@ def test_fill_empty_matches_its_definition_on_sparse_samples():
     counts = rng.poisson(0.08, size=(60, 90))
     counts[:, 70:] = 0  # a wide empty band on the right
     colours = np.where(counts[..., None] > 0, rng.uniform(0, 255, size=(60, 90, 3)), np.nan)
-    np.testing.assert_allclose(cli.fill_empty(colours, counts), brute_fill(colours, counts))
+    np.testing.assert_allclose(fill_empty(colours, counts), brute_fill(colours, counts))
 
 
 def test_render_samples_background(colour_model, capsys):

@@ -96,7 +96,8 @@ def save(model, path, **metadata) -> None:
         "metadata": np.array(text),
     }
     with replacing(path) as handle:
-        np.savez_compressed(handle, **arrays)
+        # NumPy's stubs type **kwds as allow_pickle's bool; any array is accepted.
+        np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
 
 
 def _factors_match(stored: np.ndarray, own: np.ndarray, covariance_type: str) -> bool:
