@@ -322,7 +322,7 @@ impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
             centre: [0.0; 2],
             l: Vec::new(),
             w: Vec::new(),
-            scratch: Vec::with_capacity(4 * m),
+            scratch: Vec::with_capacity(5 * m),
         }
     }
 
@@ -434,7 +434,8 @@ fn pixel_moments<const M: usize, const L: usize, T: Store>(
     }
 }
 
-/// [`pixel_moments`] for any number `m` of remaining features; `scratch` holds 4m values.
+/// [`pixel_moments`] for any number `m` of remaining features; `scratch` holds its 5m
+/// accumulators: 3m for the weighted rows, m for the mean and m for the second moments.
 #[allow(clippy::too_many_arguments)]
 fn pixel_moments_dyn<T: Store>(
     w: &[f64],
@@ -447,7 +448,7 @@ fn pixel_moments_dyn<T: Store>(
     std: &mut [T],
 ) {
     scratch.clear();
-    scratch.resize(4 * m, 0.0);
+    scratch.resize(5 * m, 0.0);
     let (acc, rest) = scratch.split_at_mut(3 * m);
     let (mu, second) = rest.split_at_mut(m);
     let mut total = 0.0;
