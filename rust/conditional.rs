@@ -353,6 +353,14 @@ impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
     fn row(&self, st: &mut GridScratch, row: &Row, _: &Planar, mean: &mut [T], std: &mut [T]) {
         let m = self.reg.n_rest;
         let n = row.n;
+        if n == 0 {
+            // Culling always keeps a candidate; should it not, the pixel has no value at all.
+            mean[..row.len * m].fill(T::store(f64::NAN));
+            if self.with_std {
+                std[..row.len * m].fill(T::store(f64::NAN));
+            }
+            return;
+        }
         let cutoff = if self.rtol > 0.0 {
             self.exact.max((self.rtol / 2.0).ln() - (n as f64).ln())
         } else {
