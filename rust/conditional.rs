@@ -249,8 +249,43 @@ fn moments(
             *s += w * (vk + dev * dev);
         }
     }
+    let mut overflow = false;
     for s in scratch.std.iter_mut() {
-        *s = (*s / total).sqrt();
+        let var = *s / total;
+        overflow |= !var.is_finite();
+        *s = var.sqrt();
+    }
+    if overflow {
+        wide_std(reg, scratch, total);
+    }
+}
+
+/// The cold path of [`moments`] where a variance overflowed (spread-out regressions far away,
+/// e.g. deviations of 1e200): the standard deviation itself is representable, so sum the
+/// variance scaled by the largest deviation s (at least 1), and multiply its root by s.
+#[cold]
+#[inline(never)]
+fn wide_std(reg: &Regression, scratch: &mut Scratch, total: f64) {
+    let m = reg.n_rest;
+    for j in 0..m {
+        let mean = scratch.mean[j];
+        let contributors = || {
+            scratch
+                .weights
+                .iter()
+                .zip(&scratch.component)
+                .zip(scratch.means.chunks_exact(m))
+        };
+        let scale = contributors()
+            .map(|(_, mk)| (mk[j] - mean).abs())
+            .fold(1.0, f64::max);
+        let second: f64 = contributors()
+            .map(|((w, &k), mk)| {
+                let dev = (mk[j] - mean) / scale;
+                w * (reg.cond_var[k * m + j] / scale / scale + dev * dev)
+            })
+            .sum();
+        scratch.std[j] = scale * (second / total).sqrt();
     }
 }
 
@@ -279,11 +314,17 @@ pub fn conditional_mean_points(
     };
     let with_std = !std.is_empty();
     let init = || Scratch::new(m);
-    let reduce =
-        |scratch: &mut Scratch, l: &[f64], x: &[f64], mean: &mut [f64], std: &mut [f64]| {
-            moments(reg, l, |i| i, x, cutoff, with_std, scratch);
-            scratch.store(mean, std);
-        };
+    // Where every squared distance overflowed, `l` holds the nearest components' constants
+    // (see `for_each_point`): their regressions decide.
+    let reduce = |scratch: &mut Scratch,
+                  l: &[f64],
+                  _overflow: bool,
+                  x: &[f64],
+                  mean: &mut [f64],
+                  std: &mut [f64]| {
+        moments(reg, l, |i| i, x, cutoff, with_std, scratch);
+        scratch.store(mean, std);
+    };
     for_each_point(marginal, x, m, mean, std, init, reduce)
 }
 
@@ -350,7 +391,7 @@ impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
     }
 
     #[inline(always)]
-    fn row(&self, st: &mut GridScratch, row: &Row, _: &Planar, mean: &mut [T], std: &mut [T]) {
+    fn row(&self, st: &mut GridScratch, row: &Row, cands: &Planar, mean: &mut [T], std: &mut [T]) {
         let m = self.reg.n_rest;
         let n = row.n;
         if n == 0 {
@@ -377,7 +418,12 @@ impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
             for (v, lanes) in st.l.iter_mut().zip(row.l.chunks_exact(LANES)) {
                 *v = lanes[p];
             }
-            let pk = peak(&st.l);
+            let mut pk = peak(&st.l);
+            if pk.max == f64::NEG_INFINITY {
+                // Cold path: every squared distance overflowed; the nearest candidates decide.
+                cands.nearest_log_probs(row.xs[p], row.y, &mut st.l);
+                pk = peak(&st.l);
+            }
             weights_into(&st.l, pk.max, cutoff, &mut st.w);
             st.w[pk.argmax] = 1.0;
             let dx = row.xs[p] - st.centre[0];
@@ -427,6 +473,9 @@ fn pixel_moments<const M: usize, const L: usize, T: Store>(
         mean[j] = T::store(mu[j]);
     }
     if std.is_empty() {
+        if mu.iter().any(|v| v.is_nan()) {
+            pixel_moments_cold(w, rows, M, dx, dy, mean, std);
+        }
         return;
     }
     let mut second = [0.0; M];
@@ -437,8 +486,54 @@ fn pixel_moments<const M: usize, const L: usize, T: Store>(
             second[j] += wk * (coeffs[3 * M + j] + dev * dev);
         }
     }
+    let mut overflow = false;
     for j in 0..M {
-        std[j] = T::store((second[j] / total).sqrt());
+        let var = second[j] / total;
+        overflow |= !var.is_finite();
+        std[j] = T::store(var.sqrt());
+    }
+    if overflow {
+        pixel_moments_cold(w, rows, M, dx, dy, mean, std);
+    }
+}
+
+/// The cold path of [`pixel_moments`] where a mean is NaN or a variance is not finite. Far
+/// away the candidates' regressions can be huge and far apart: a candidate of weight zero then
+/// adds 0 · ∞ = NaN, and the variance of those that count can overflow although the standard
+/// deviation would not. Here only candidates of positive weight are summed, and each variance
+/// is summed scaled by the largest deviation s (at least 1), its root multiplied by s.
+#[cold]
+#[inline(never)]
+fn pixel_moments_cold<T: Store>(
+    w: &[f64],
+    rows: &[f64],
+    m: usize,
+    dx: f64,
+    dy: f64,
+    mean: &mut [T],
+    std: &mut [T],
+) {
+    let total: f64 = w.iter().sum();
+    let terms = || {
+        w.iter()
+            .zip(rows.chunks_exact(4 * m))
+            .filter(|(&wk, _)| wk > 0.0)
+    };
+    for j in 0..m {
+        let at = |c: &[f64]| c[j] + c[m + j] * dx + c[2 * m + j] * dy;
+        let mu = terms().map(|(&wk, c)| wk * at(c)).sum::<f64>() / total;
+        mean[j] = T::store(mu);
+        if std.is_empty() {
+            continue;
+        }
+        let scale = terms().map(|(_, c)| (at(c) - mu).abs()).fold(1.0, f64::max);
+        let second: f64 = terms()
+            .map(|(&wk, c)| {
+                let dev = (at(c) - mu) / scale;
+                wk * (c[3 * m + j] / scale / scale + dev * dev)
+            })
+            .sum();
+        std[j] = T::store(scale * (second / total).sqrt());
     }
 }
 
@@ -471,6 +566,9 @@ fn pixel_moments_dyn<T: Store>(
         mean[j] = T::store(mu[j]);
     }
     if std.is_empty() {
+        if mu.iter().any(|v| v.is_nan()) {
+            pixel_moments_cold(w, rows, m, dx, dy, mean, std);
+        }
         return;
     }
     for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * m)) {
@@ -480,8 +578,14 @@ fn pixel_moments_dyn<T: Store>(
             second[j] += wk * (coeffs[3 * m + j] + dev * dev);
         }
     }
+    let mut overflow = false;
     for j in 0..m {
-        std[j] = T::store((second[j] / total).sqrt());
+        let var = second[j] / total;
+        overflow |= !var.is_finite();
+        std[j] = T::store(var.sqrt());
+    }
+    if overflow {
+        pixel_moments_cold(w, rows, m, dx, dy, mean, std);
     }
 }
 
@@ -497,6 +601,7 @@ fn pixel_moments_dyn<T: Store>(
 /// [`crate::cull`]), and each pixel skips candidates below (rtol/2)/n of its largest weight;
 /// together at most rtol of the total weight is dropped, so the mean moves by at most
 /// rtol/(1 − rtol) times the distance from the dropped components' regressions to the result.
+#[allow(clippy::too_many_arguments)]
 pub fn conditional_mean_grid<T: Store>(
     marginal: &Planar,
     reg: &Regression,
@@ -634,5 +739,57 @@ mod tests {
         let marginal = Mixture::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
         let mut out = [0.0];
         assert!(conditional_mean_points(&marginal, &reg, &[0.0], 0.0, &mut out, &mut []).is_err());
+    }
+
+    /// The general pixel kernel (more than four remaining features) with standard deviations:
+    /// it once indexed past its scratch space.
+    #[test]
+    fn grid_with_many_remaining_features_equals_points() {
+        for m in [5usize, 6, 9] {
+            let marginal = Mixture::new(
+                2,
+                2,
+                vec![-1.0, -2.0],
+                vec![0.0, 0.0, 3.0, 1.0],
+                vec![1.0, 0.3, 0.0, 0.7, 0.5, 0.0, 0.0, 2.0],
+            )
+            .unwrap();
+            let reg = Regression::new(
+                2,
+                2,
+                m,
+                vec![0.0, 0.0, 3.0, 1.0],
+                (0..2 * m).map(|i| i as f64).collect(),
+                (0..4 * m).map(|i| i as f64 * 0.1 - 0.5).collect(),
+                (0..2 * m).map(|i| 0.5 + i as f64).collect(),
+            )
+            .unwrap();
+            let xs: Vec<f64> = (0..11).map(|j| -5.0 + j as f64).collect();
+            let ys: Vec<f64> = (0..9).map(|i| 4.0 - i as f64).collect();
+            let axes = Axes::new(&xs, &ys).unwrap();
+            let n = xs.len() * ys.len() * m;
+            let (mut grid_mean, mut grid_std) = (vec![0.0; n], vec![0.0; n]);
+            let planar = marginal.planar().unwrap();
+            let (full, window) = (&axes, &axes.full());
+            conditional_mean_grid(
+                &planar,
+                &reg,
+                full,
+                window,
+                0.0,
+                &mut grid_mean,
+                &mut grid_std,
+            )
+            .unwrap();
+            let points: Vec<f64> = ys
+                .iter()
+                .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))
+                .collect();
+            let (mut mean, mut std) = (vec![0.0; n], vec![0.0; n]);
+            conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean, &mut std).unwrap();
+            for (a, b) in grid_mean.iter().zip(&mean).chain(grid_std.iter().zip(&std)) {
+                assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{m}: {a} vs {b}");
+            }
+        }
     }
 }

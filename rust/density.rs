@@ -110,9 +110,22 @@ fn responsibilities(l: &[f64], out: &mut [f64], w: &mut Vec<f64>) {
 
 /// log p(x) for every row of `x` (n × d) into `out` (n,): scikit-learn's `score_samples`.
 pub fn score_points(mixture: &Mixture, x: &[f64], out: &mut [f64]) -> Result<(), KernelError> {
-    for_each_point(mixture, x, 1, out, &mut [], Vec::new, |w, l, _, slot, _| {
-        slot[0] = log_sum_exp(l, peak(l), w);
-    })
+    for_each_point(
+        mixture,
+        x,
+        1,
+        out,
+        &mut [],
+        Vec::new,
+        |w, l, overflow, _, slot, _| {
+            // Beyond the range of f64 the log-density rounds to −∞.
+            slot[0] = if overflow {
+                f64::NEG_INFINITY
+            } else {
+                log_sum_exp(l, peak(l), w)
+            };
+        },
+    )
 }
 
 /// Responsibilities for every row of `x` into `out` (n × K): scikit-learn's `predict_proba`.
@@ -122,9 +135,10 @@ pub fn predict_proba_points(
     out: &mut [f64],
 ) -> Result<(), KernelError> {
     let k = mixture.n_components();
-    for_each_point(mixture, x, k, out, &mut [], Vec::new, |w, l, _, slot, _| {
+    let reduce = |w: &mut Vec<f64>, l: &[f64], _, _: &[f64], slot: &mut [f64], _: &mut [f64]| {
         responsibilities(l, slot, w)
-    })
+    };
+    for_each_point(mixture, x, k, out, &mut [], Vec::new, reduce)
 }
 
 /// The first most responsible component for every row of `x` into `out` (n,): `predict`.
@@ -136,7 +150,7 @@ pub fn predict_points(mixture: &Mixture, x: &[f64], out: &mut [i64]) -> Result<(
         out,
         &mut [],
         || (),
-        |_, l, _, slot, _| {
+        |_, l, _, _, slot, _| {
             slot[0] = peak(l).argmax as i64;
         },
     )
@@ -183,12 +197,27 @@ impl Reducer<i64> for Label {
     fn state(&self) {}
     #[inline(always)]
     fn row(&self, _: &mut (), row: &Row, cands: &Planar, out: &mut [i64], _: &mut [i64]) {
-        let (_, arg) = lane_peaks(row);
+        let (max, arg) = lane_peaks(row);
         for p in 0..row.len {
+            let best = if max[p] == f64::NEG_INFINITY {
+                nearest_candidate(cands, row.xs[p], row.y)
+            } else {
+                arg[p]
+            };
             // A sub-tile always keeps at least one candidate: the one with the best lower bound.
-            out[p] = cands.index.get(arg[p]).map_or(0, |&k| k as i64);
+            out[p] = cands.index.get(best).map_or(0, |&k| k as i64);
         }
     }
+}
+
+/// The cold path of [`Label`] at a pixel where every candidate's log-density is −∞: the
+/// position of the nearest (see [`crate::mixture::nearest_log_probs`]).
+#[cold]
+#[inline(never)]
+fn nearest_candidate(cands: &Planar, x: f64, y: f64) -> usize {
+    let mut l = vec![0.0; cands.len()];
+    cands.nearest_log_probs(x, y, &mut l);
+    peak(&l).argmax
 }
 
 /// The number of candidates at every pixel.

@@ -18,10 +18,16 @@ use crate::mixture::{Mixture, Planar};
 /// Points per parallel work item.
 const POINT_CHUNK: usize = 256;
 
-/// Runs `f(state, l, point, slot, extra_slot)` for every row `point` of `x` (n × d,
+/// Runs `f(state, l, overflow, point, slot, extra_slot)` for every row `point` of `x` (n × d,
 /// row-major), where `l` holds the point's K log-densities, `slot` its `per_point` values of
 /// `out`, and `extra_slot` its values of `extra` (a second output of `out`'s layout, or empty).
 /// `state` is scratch space made by `init` once per work item, not per point.
+///
+/// Where no log-density is above −∞ (every squared distance overflowed), `overflow` is true
+/// and `l` holds [`Mixture::nearest_log_probs`] instead: the nearest components' constants,
+/// −∞ elsewhere. The check costs one comparison per point (the first value is almost always
+/// finite); the rewrite is the cold path.
+#[allow(clippy::too_many_arguments)]
 pub fn for_each_point<T, S, I, F>(
     mixture: &Mixture,
     x: &[f64],
@@ -34,7 +40,7 @@ pub fn for_each_point<T, S, I, F>(
 where
     T: Send,
     I: Fn() -> S + Sync,
-    F: Fn(&mut S, &[f64], &[f64], &mut [T], &mut [T]) + Sync,
+    F: Fn(&mut S, &[f64], bool, &[f64], &mut [T], &mut [T]) + Sync,
 {
     let d = mixture.n_features();
     if x.len() % d != 0 {
@@ -62,9 +68,20 @@ where
             let mut state = init();
             for (i, point) in x_chunk.chunks_exact(d).enumerate() {
                 mixture.log_probs(point, &mut l, &mut scratch);
+                let overflow = !l.iter().any(|&v| v > f64::NEG_INFINITY);
+                if overflow {
+                    mixture.nearest_log_probs(point, &mut l, &mut scratch);
+                }
                 let at = i * per_point..(i + 1) * per_point;
                 let extra_slot = extra_chunk.get_mut(at.clone()).unwrap_or_default();
-                f(&mut state, &l, point, &mut out_chunk[at], extra_slot);
+                f(
+                    &mut state,
+                    &l,
+                    overflow,
+                    point,
+                    &mut out_chunk[at],
+                    extra_slot,
+                );
             }
         });
     Ok(())
