@@ -30,6 +30,7 @@ use crate::error::{check_len, KernelError};
 use crate::evaluate::{for_each_pixel, for_each_point, Reducer, Row, Store, LANES};
 use crate::fastmath::weights_into;
 use crate::grid::{Axes, Window};
+use crate::interrupt::Stop;
 use crate::mixture::{Mixture, Planar};
 
 /// Each component's linear regression of the remaining features on the given ones.
@@ -303,6 +304,7 @@ pub fn conditional_mean_points(
     rtol: f64,
     mean: &mut [f64],
     std: &mut [f64],
+    stop: &Stop,
 ) -> Result<(), KernelError> {
     reg.check_marginal(marginal.n_components(), marginal.n_features())?;
     let m = reg.n_rest;
@@ -325,7 +327,7 @@ pub fn conditional_mean_points(
         moments(reg, l, |i| i, x, cutoff, with_std, scratch);
         scratch.store(mean, std);
     };
-    for_each_point(marginal, x, m, mean, std, init, reduce)
+    for_each_point(marginal, x, m, mean, std, init, reduce, stop)
 }
 
 /// Scratch space of [`ConditionalGrid`]: the sub-tile's regressions laid out for the pixel
@@ -610,6 +612,7 @@ pub fn conditional_mean_grid<T: Store>(
     rtol: f64,
     mean: &mut [T],
     std: &mut [T],
+    stop: &Stop,
 ) -> Result<(), KernelError> {
     reg.check_marginal(marginal.len(), 2)?;
     let reducer = ConditionalGrid {
@@ -620,13 +623,14 @@ pub fn conditional_mean_grid<T: Store>(
     };
     let culling = grid_culling(reg.n_components, rtol);
     for_each_pixel(
-        marginal, axes, window, &culling, reg.n_rest, mean, std, &reducer,
+        marginal, axes, window, &culling, reg.n_rest, mean, std, &reducer, stop,
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interrupt::Stop;
 
     /// One 2-D Gaussian with unit variances and correlation ρ: E[x₁ | x₀] = ρ x₀,
     /// Var[x₁ | x₀] = 1 − ρ².
@@ -648,7 +652,8 @@ mod tests {
         let x = [-2.0, 0.5, 1e6];
         let mut mean = [0.0; 3];
         let mut std = [0.0; 3];
-        conditional_mean_points(&marginal, &reg, &x, 0.0, &mut mean, &mut std).unwrap();
+        conditional_mean_points(&marginal, &reg, &x, 0.0, &mut mean, &mut std, &Stop::new())
+            .unwrap();
         for (xi, mi) in x.iter().zip(mean) {
             assert!((mi - rho * xi).abs() <= 1e-15 * xi.abs());
         }
@@ -674,7 +679,8 @@ mod tests {
         let x = [-1e8, 1e8, 5.0];
         let mut mean = [0.0; 3];
         let mut std = [0.0; 3];
-        conditional_mean_points(&marginal, &reg, &x, 0.0, &mut mean, &mut std).unwrap();
+        conditional_mean_points(&marginal, &reg, &x, 0.0, &mut mean, &mut std, &Stop::new())
+            .unwrap();
         assert_eq!(mean[..2], [1.0, 2.0]);
         assert_eq!(std[..2], [0.5f64.sqrt(), 0.5]);
         // Half way, equal weights: mean 1.5, variance (0.5 + 0.25)/2 + 0.25.
@@ -714,6 +720,7 @@ mod tests {
             0.0,
             &mut grid_mean,
             &mut grid_std,
+            &Stop::new(),
         )
         .unwrap();
         let points: Vec<f64> = ys
@@ -721,12 +728,30 @@ mod tests {
             .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))
             .collect();
         let (mut mean, mut std) = (vec![0.0; 40 * 35 * 3], vec![0.0; 40 * 35 * 3]);
-        conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean, &mut std).unwrap();
+        conditional_mean_points(
+            &marginal,
+            &reg,
+            &points,
+            0.0,
+            &mut mean,
+            &mut std,
+            &Stop::new(),
+        )
+        .unwrap();
         for (a, b) in grid_mean.iter().zip(&mean).chain(grid_std.iter().zip(&std)) {
             assert!((a - b).abs() <= 1e-13 * (1.0 + b.abs()), "{a} vs {b}");
         }
         let mut mean_only = vec![0.0; 40 * 35 * 3];
-        conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean_only, &mut []).unwrap();
+        conditional_mean_points(
+            &marginal,
+            &reg,
+            &points,
+            0.0,
+            &mut mean_only,
+            &mut [],
+            &Stop::new(),
+        )
+        .unwrap();
         assert_eq!(mean_only, mean);
     }
 
@@ -738,7 +763,16 @@ mod tests {
             Regression::new(1, 2, 1, vec![0.0; 2], vec![0.0], vec![0.0; 2], vec![1.0]).unwrap();
         let marginal = Mixture::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
         let mut out = [0.0];
-        assert!(conditional_mean_points(&marginal, &reg, &[0.0], 0.0, &mut out, &mut []).is_err());
+        assert!(conditional_mean_points(
+            &marginal,
+            &reg,
+            &[0.0],
+            0.0,
+            &mut out,
+            &mut [],
+            &Stop::new()
+        )
+        .is_err());
     }
 
     /// The general pixel kernel (more than four remaining features) with standard deviations:
@@ -769,6 +803,7 @@ mod tests {
             let axes = Axes::new(&xs, &ys).unwrap();
             let n = xs.len() * ys.len() * m;
             let (mut grid_mean, mut grid_std) = (vec![0.0; n], vec![0.0; n]);
+            let stop = Stop::new();
             let planar = marginal.planar().unwrap();
             let (full, window) = (&axes, &axes.full());
             conditional_mean_grid(
@@ -779,6 +814,7 @@ mod tests {
                 0.0,
                 &mut grid_mean,
                 &mut grid_std,
+                &stop,
             )
             .unwrap();
             let points: Vec<f64> = ys
@@ -786,7 +822,8 @@ mod tests {
                 .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))
                 .collect();
             let (mut mean, mut std) = (vec![0.0; n], vec![0.0; n]);
-            conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean, &mut std).unwrap();
+            conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean, &mut std, &stop)
+                .unwrap();
             for (a, b) in grid_mean.iter().zip(&mean).chain(grid_std.iter().zip(&std)) {
                 assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{m}: {a} vs {b}");
             }

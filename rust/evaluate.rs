@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use crate::cull::{select, Culling};
 use crate::error::{check_len, KernelError};
 use crate::grid::{for_each_tile, optional_chunks, Axes, BandView, Block, Window, SUBTILE};
+use crate::interrupt::Stop;
 use crate::mixture::{Mixture, Planar};
 
 /// Points per parallel work item.
@@ -27,6 +28,9 @@ const POINT_CHUNK: usize = 256;
 /// and `l` holds [`Mixture::nearest_log_probs`] instead: the nearest components' constants,
 /// −∞ elsewhere. The check costs one comparison per point (the first value is almost always
 /// finite); the rewrite is the cold path.
+///
+/// Once `stop` is requested the remaining work items are skipped and the result is
+/// [`KernelError::Interrupted`].
 #[allow(clippy::too_many_arguments)]
 pub fn for_each_point<T, S, I, F>(
     mixture: &Mixture,
@@ -36,6 +40,7 @@ pub fn for_each_point<T, S, I, F>(
     extra: &mut [T],
     init: I,
     f: F,
+    stop: &Stop,
 ) -> Result<(), KernelError>
 where
     T: Send,
@@ -63,6 +68,9 @@ where
         .zip(x.par_chunks(POINT_CHUNK * d))
         .zip(extra_chunks.into_par_iter())
         .for_each(|((out_chunk, x_chunk), extra_chunk)| {
+            if stop.requested() {
+                return;
+            }
             let mut l = vec![0.0; mixture.n_components()];
             let mut scratch = vec![0.0; d];
             let mut state = init();
@@ -84,7 +92,7 @@ where
                 );
             }
         });
-    Ok(())
+    stop.check()
 }
 
 /// Pixels evaluated together: one row of a sub-tile.
@@ -151,7 +159,7 @@ pub trait Reducer<T>: Sync {
 /// same layout or nothing.
 ///
 /// Candidates depend on the grid's tiles only, never on `window`, so a pixel's value does not
-/// depend on the window it is computed in.
+/// depend on the window it is computed in. `stop` as in [`for_each_point`], checked per tile.
 #[allow(clippy::too_many_arguments)]
 pub fn for_each_pixel<T, R>(
     mixture: &Planar,
@@ -162,6 +170,7 @@ pub fn for_each_pixel<T, R>(
     out: &mut [T],
     extra: &mut [T],
     reducer: &R,
+    stop: &Stop,
 ) -> Result<(), KernelError>
 where
     T: Send,
@@ -178,6 +187,7 @@ where
         channels,
         out,
         extra,
+        stop,
         |tile, mut band, mut extra_band| {
             let in_tile = select(mixture, &everything, &axes.bounds(tile), &exact);
             let mut cands = Planar::with_capacity(in_tile.len());
