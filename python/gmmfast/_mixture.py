@@ -7,7 +7,7 @@ from types import MappingProxyType
 import numpy as np
 
 from ._canonical import COVARIANCE_TYPES, Canonical, gaussian_form, precision_cholesky
-from ._validation import check_dims
+from ._validation import check_dims, check_real
 
 # Relative asymmetry tolerated in a covariance matrix: scikit-learn's fitted covariances are
 # symmetric only to rounding (they come from a general matrix product).
@@ -23,6 +23,7 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 
 def _as_float_array(value, name: str) -> np.ndarray:
+    check_real(value, name)
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -232,6 +233,7 @@ class Mixture:
         from ._conditional import check_given, conditional_parts
 
         given = check_given(given, self.n_features)
+        check_real(values, "values")
         values = np.asarray(values, dtype=np.float64)
         if values.shape != (len(given),):
             raise ValueError(
