@@ -213,25 +213,27 @@ impl Reducer<i64> for Label {
     fn row(&self, _: &mut (), row: &Row, cands: &Planar, out: &mut [i64], _: &mut [i64]) {
         let (max, arg) = lane_peaks(row);
         for p in 0..row.len {
-            let best = if max[p] == f64::NEG_INFINITY {
-                nearest_candidate(cands, row.xs[p], row.y)
-            } else {
-                arg[p]
-            };
             // A sub-tile always keeps at least one candidate: the one with the best lower bound.
-            out[p] = cands.index.get(best).map_or(0, |&k| k as i64);
+            out[p] = cands.index.get(arg[p]).map_or(0, |&k| k as i64);
+        }
+        if max[..row.len].contains(&f64::NEG_INFINITY) {
+            nearest_labels(row, cands, &max, out);
         }
     }
 }
 
-/// The cold path of [`Label`] at a pixel where every candidate's log-density is −∞: the
-/// position of the nearest (see [`crate::mixture::nearest_log_probs`]).
+/// The cold path of [`Label`] for the pixels of a row where every candidate's log-density is
+/// −∞: the nearest candidate (see [`crate::mixture::nearest_log_probs`]).
 #[cold]
 #[inline(never)]
-fn nearest_candidate(cands: &Planar, x: f64, y: f64) -> usize {
+fn nearest_labels(row: &Row, cands: &Planar, max: &[f64; LANES], out: &mut [i64]) {
     let mut l = vec![0.0; cands.len()];
-    cands.nearest_log_probs(x, y, &mut l);
-    peak(&l).argmax
+    for p in 0..row.len {
+        if max[p] == f64::NEG_INFINITY {
+            cands.nearest_log_probs(row.xs[p], row.y, &mut l);
+            out[p] = cands.index.get(peak(&l).argmax).map_or(0, |&k| k as i64);
+        }
+    }
 }
 
 /// The number of candidates at every pixel.

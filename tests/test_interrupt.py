@@ -32,7 +32,8 @@ small = gmmfast.Mixture([1.0], [[0.0, 0.0]], [1.0], "spherical")
 a = rng.normal(size=(k, 5, 5))
 colour = gmmfast.Mixture(np.full(k, 1 / k), rng.uniform(0, 10, (k, 5)),
                          1e4 * (a @ a.transpose(0, 2, 1) + np.eye(5)))
-grid = gmmfast.Grid(1500, 1500, (0, 10), (0, 10))
+grid = gmmfast.Grid(2500, 2500, (0, 10), (0, 10))
+small_grid = gmmfast.Grid(1500, 1500, (0, 10), (0, 10))
 sent = []
 
 def interrupt():
@@ -57,7 +58,7 @@ print(float(gmmfast.score_samples(small, [[0.0, 0.0]])[0]) == -np.log(2 * np.pi)
 WORKLOADS = {
     "log_density_grid": "gmmfast.log_density_grid(wide, grid)",
     "label_grid": "gmmfast.label_grid(wide, grid)",
-    "conditional_mean_grid": "gmmfast.conditional_mean_grid(colour, grid, return_std=True)",
+    "conditional_mean_grid": "gmmfast.conditional_mean_grid(colour, small_grid, return_std=True)",
     "score_samples": "gmmfast.score_samples(wide, rng.uniform(0, 10, (2_000_000, 2)))",
     "predict": "gmmfast.predict(colour, rng.uniform(0, 10, (2_000_000, 5)))",
     "sample_image": "gmmfast.sample_image(wide, 5_000_000_000, grid, random_state=0)",
