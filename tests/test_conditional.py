@@ -148,6 +148,19 @@ def test_grid_std_for_any_number_of_remaining_features(d):
     np.testing.assert_array_equal(std, np.ones((2, 2, d - 2)))
 
 
+def test_dask_grid_std_with_many_remaining_features():
+    """The issue's other routes to the general kernel's panic: gmmfast.dask (and with it
+    render_to_zarr(method="mean", return_std=True))."""
+    pytest.importorskip("dask")
+    import gmmfast.dask
+
+    m = gmmfast.Mixture([1.0], [[0.0] * 7], [np.eye(7)])
+    grid = gmmfast.Grid(5, 3)
+    mean, std = gmmfast.dask.conditional_mean_grid(m, grid, return_std=True, chunks=2)
+    np.testing.assert_array_equal(mean.compute(scheduler="synchronous"), np.zeros((3, 5, 5)))
+    np.testing.assert_array_equal(std.compute(scheduler="synchronous"), np.ones((3, 5, 5)))
+
+
 @given(conditional_problems(n_components=(1, 16)))
 def test_condition_agrees_with_conditional_mean(problem):
     mixture, given_dims, X = problem
