@@ -30,6 +30,7 @@ use crate::error::{check_len, KernelError};
 use crate::evaluate::{for_each_pixel, for_each_point, Reducer, Row, Store, LANES};
 use crate::fastmath::weights_into;
 use crate::grid::{Axes, Window};
+use crate::interrupt::Stop;
 use crate::mixture::{Mixture, Planar};
 
 /// Each component's linear regression of the remaining features on the given ones.
@@ -249,8 +250,43 @@ fn moments(
             *s += w * (vk + dev * dev);
         }
     }
+    let mut overflow = false;
     for s in scratch.std.iter_mut() {
-        *s = (*s / total).sqrt();
+        let var = *s / total;
+        overflow |= !var.is_finite();
+        *s = var.sqrt();
+    }
+    if overflow {
+        wide_std(reg, scratch, total);
+    }
+}
+
+/// The cold path of [`moments`] where a variance overflowed (spread-out regressions far away,
+/// e.g. deviations of 1e200): the standard deviation itself is representable, so sum the
+/// variance scaled by the largest deviation s (at least 1), and multiply its root by s.
+#[cold]
+#[inline(never)]
+fn wide_std(reg: &Regression, scratch: &mut Scratch, total: f64) {
+    let m = reg.n_rest;
+    for j in 0..m {
+        let mean = scratch.mean[j];
+        let contributors = || {
+            scratch
+                .weights
+                .iter()
+                .zip(&scratch.component)
+                .zip(scratch.means.chunks_exact(m))
+        };
+        let scale = contributors()
+            .map(|(_, mk)| (mk[j] - mean).abs())
+            .fold(1.0, f64::max);
+        let second: f64 = contributors()
+            .map(|((w, &k), mk)| {
+                let dev = (mk[j] - mean) / scale;
+                w * (reg.cond_var[k * m + j] / scale / scale + dev * dev)
+            })
+            .sum();
+        scratch.std[j] = scale * (second / total).sqrt();
     }
 }
 
@@ -268,6 +304,7 @@ pub fn conditional_mean_points(
     rtol: f64,
     mean: &mut [f64],
     std: &mut [f64],
+    stop: &Stop,
 ) -> Result<(), KernelError> {
     reg.check_marginal(marginal.n_components(), marginal.n_features())?;
     let m = reg.n_rest;
@@ -279,12 +316,18 @@ pub fn conditional_mean_points(
     };
     let with_std = !std.is_empty();
     let init = || Scratch::new(m);
-    let reduce =
-        |scratch: &mut Scratch, l: &[f64], x: &[f64], mean: &mut [f64], std: &mut [f64]| {
-            moments(reg, l, |i| i, x, cutoff, with_std, scratch);
-            scratch.store(mean, std);
-        };
-    for_each_point(marginal, x, m, mean, std, init, reduce)
+    // Where every squared distance overflowed, `l` holds the nearest components' constants
+    // (see `for_each_point`): their regressions decide.
+    let reduce = |scratch: &mut Scratch,
+                  l: &[f64],
+                  _overflow: bool,
+                  x: &[f64],
+                  mean: &mut [f64],
+                  std: &mut [f64]| {
+        moments(reg, l, |i| i, x, cutoff, with_std, scratch);
+        scratch.store(mean, std);
+    };
+    for_each_point(marginal, x, m, mean, std, init, reduce, stop)
 }
 
 /// Scratch space of [`ConditionalGrid`]: the sub-tile's regressions laid out for the pixel
@@ -322,7 +365,7 @@ impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
             centre: [0.0; 2],
             l: Vec::new(),
             w: Vec::new(),
-            scratch: Vec::with_capacity(4 * m),
+            scratch: Vec::with_capacity(5 * m),
         }
     }
 
@@ -350,9 +393,17 @@ impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
     }
 
     #[inline(always)]
-    fn row(&self, st: &mut GridScratch, row: &Row, _: &Planar, mean: &mut [T], std: &mut [T]) {
+    fn row(&self, st: &mut GridScratch, row: &Row, cands: &Planar, mean: &mut [T], std: &mut [T]) {
         let m = self.reg.n_rest;
         let n = row.n;
+        if n == 0 {
+            // Culling always keeps a candidate; should it not, the pixel has no value at all.
+            mean[..row.len * m].fill(T::store(f64::NAN));
+            if self.with_std {
+                std[..row.len * m].fill(T::store(f64::NAN));
+            }
+            return;
+        }
         let cutoff = if self.rtol > 0.0 {
             self.exact.max((self.rtol / 2.0).ln() - (n as f64).ln())
         } else {
@@ -369,7 +420,12 @@ impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
             for (v, lanes) in st.l.iter_mut().zip(row.l.chunks_exact(LANES)) {
                 *v = lanes[p];
             }
-            let pk = peak(&st.l);
+            let mut pk = peak(&st.l);
+            if pk.max == f64::NEG_INFINITY {
+                // Cold path: every squared distance overflowed; the nearest candidates decide.
+                cands.nearest_log_probs(row.xs[p], row.y, &mut st.l);
+                pk = peak(&st.l);
+            }
             weights_into(&st.l, pk.max, cutoff, &mut st.w);
             st.w[pk.argmax] = 1.0;
             let dx = row.xs[p] - st.centre[0];
@@ -419,6 +475,9 @@ fn pixel_moments<const M: usize, const L: usize, T: Store>(
         mean[j] = T::store(mu[j]);
     }
     if std.is_empty() {
+        if mu.iter().any(|v| v.is_nan()) {
+            pixel_moments_cold(w, rows, M, dx, dy, mean, std);
+        }
         return;
     }
     let mut second = [0.0; M];
@@ -429,12 +488,59 @@ fn pixel_moments<const M: usize, const L: usize, T: Store>(
             second[j] += wk * (coeffs[3 * M + j] + dev * dev);
         }
     }
+    let mut overflow = false;
     for j in 0..M {
-        std[j] = T::store((second[j] / total).sqrt());
+        let var = second[j] / total;
+        overflow |= !var.is_finite();
+        std[j] = T::store(var.sqrt());
+    }
+    if overflow {
+        pixel_moments_cold(w, rows, M, dx, dy, mean, std);
     }
 }
 
-/// [`pixel_moments`] for any number `m` of remaining features; `scratch` holds 4m values.
+/// The cold path of [`pixel_moments`] where a mean is NaN or a variance is not finite. Far
+/// away the candidates' regressions can be huge and far apart: a candidate of weight zero then
+/// adds 0 · ∞ = NaN, and the variance of those that count can overflow although the standard
+/// deviation would not. Here only candidates of positive weight are summed, and each variance
+/// is summed scaled by the largest deviation s (at least 1), its root multiplied by s.
+#[cold]
+#[inline(never)]
+fn pixel_moments_cold<T: Store>(
+    w: &[f64],
+    rows: &[f64],
+    m: usize,
+    dx: f64,
+    dy: f64,
+    mean: &mut [T],
+    std: &mut [T],
+) {
+    let total: f64 = w.iter().sum();
+    let terms = || {
+        w.iter()
+            .zip(rows.chunks_exact(4 * m))
+            .filter(|(&wk, _)| wk > 0.0)
+    };
+    for j in 0..m {
+        let at = |c: &[f64]| c[j] + c[m + j] * dx + c[2 * m + j] * dy;
+        let mu = terms().map(|(&wk, c)| wk * at(c)).sum::<f64>() / total;
+        mean[j] = T::store(mu);
+        if std.is_empty() {
+            continue;
+        }
+        let scale = terms().map(|(_, c)| (at(c) - mu).abs()).fold(1.0, f64::max);
+        let second: f64 = terms()
+            .map(|(&wk, c)| {
+                let dev = (at(c) - mu) / scale;
+                wk * (c[3 * m + j] / scale / scale + dev * dev)
+            })
+            .sum();
+        std[j] = T::store(scale * (second / total).sqrt());
+    }
+}
+
+/// [`pixel_moments`] for any number `m` of remaining features; `scratch` holds its 5m
+/// accumulators: 3m for the weighted rows, m for the mean and m for the second moments.
 #[allow(clippy::too_many_arguments)]
 fn pixel_moments_dyn<T: Store>(
     w: &[f64],
@@ -447,7 +553,7 @@ fn pixel_moments_dyn<T: Store>(
     std: &mut [T],
 ) {
     scratch.clear();
-    scratch.resize(4 * m, 0.0);
+    scratch.resize(5 * m, 0.0);
     let (acc, rest) = scratch.split_at_mut(3 * m);
     let (mu, second) = rest.split_at_mut(m);
     let mut total = 0.0;
@@ -462,6 +568,9 @@ fn pixel_moments_dyn<T: Store>(
         mean[j] = T::store(mu[j]);
     }
     if std.is_empty() {
+        if mu.iter().any(|v| v.is_nan()) {
+            pixel_moments_cold(w, rows, m, dx, dy, mean, std);
+        }
         return;
     }
     for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * m)) {
@@ -471,8 +580,14 @@ fn pixel_moments_dyn<T: Store>(
             second[j] += wk * (coeffs[3 * m + j] + dev * dev);
         }
     }
+    let mut overflow = false;
     for j in 0..m {
-        std[j] = T::store((second[j] / total).sqrt());
+        let var = second[j] / total;
+        overflow |= !var.is_finite();
+        std[j] = T::store(var.sqrt());
+    }
+    if overflow {
+        pixel_moments_cold(w, rows, m, dx, dy, mean, std);
     }
 }
 
@@ -488,6 +603,7 @@ fn pixel_moments_dyn<T: Store>(
 /// [`crate::cull`]), and each pixel skips candidates below (rtol/2)/n of its largest weight;
 /// together at most rtol of the total weight is dropped, so the mean moves by at most
 /// rtol/(1 − rtol) times the distance from the dropped components' regressions to the result.
+#[allow(clippy::too_many_arguments)]
 pub fn conditional_mean_grid<T: Store>(
     marginal: &Planar,
     reg: &Regression,
@@ -496,6 +612,7 @@ pub fn conditional_mean_grid<T: Store>(
     rtol: f64,
     mean: &mut [T],
     std: &mut [T],
+    stop: &Stop,
 ) -> Result<(), KernelError> {
     reg.check_marginal(marginal.len(), 2)?;
     let reducer = ConditionalGrid {
@@ -506,13 +623,14 @@ pub fn conditional_mean_grid<T: Store>(
     };
     let culling = grid_culling(reg.n_components, rtol);
     for_each_pixel(
-        marginal, axes, window, &culling, reg.n_rest, mean, std, &reducer,
+        marginal, axes, window, &culling, reg.n_rest, mean, std, &reducer, stop,
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interrupt::Stop;
 
     /// One 2-D Gaussian with unit variances and correlation ρ: E[x₁ | x₀] = ρ x₀,
     /// Var[x₁ | x₀] = 1 − ρ².
@@ -534,7 +652,8 @@ mod tests {
         let x = [-2.0, 0.5, 1e6];
         let mut mean = [0.0; 3];
         let mut std = [0.0; 3];
-        conditional_mean_points(&marginal, &reg, &x, 0.0, &mut mean, &mut std).unwrap();
+        conditional_mean_points(&marginal, &reg, &x, 0.0, &mut mean, &mut std, &Stop::new())
+            .unwrap();
         for (xi, mi) in x.iter().zip(mean) {
             assert!((mi - rho * xi).abs() <= 1e-15 * xi.abs());
         }
@@ -560,7 +679,8 @@ mod tests {
         let x = [-1e8, 1e8, 5.0];
         let mut mean = [0.0; 3];
         let mut std = [0.0; 3];
-        conditional_mean_points(&marginal, &reg, &x, 0.0, &mut mean, &mut std).unwrap();
+        conditional_mean_points(&marginal, &reg, &x, 0.0, &mut mean, &mut std, &Stop::new())
+            .unwrap();
         assert_eq!(mean[..2], [1.0, 2.0]);
         assert_eq!(std[..2], [0.5f64.sqrt(), 0.5]);
         // Half way, equal weights: mean 1.5, variance (0.5 + 0.25)/2 + 0.25.
@@ -600,6 +720,7 @@ mod tests {
             0.0,
             &mut grid_mean,
             &mut grid_std,
+            &Stop::new(),
         )
         .unwrap();
         let points: Vec<f64> = ys
@@ -607,12 +728,30 @@ mod tests {
             .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))
             .collect();
         let (mut mean, mut std) = (vec![0.0; 40 * 35 * 3], vec![0.0; 40 * 35 * 3]);
-        conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean, &mut std).unwrap();
+        conditional_mean_points(
+            &marginal,
+            &reg,
+            &points,
+            0.0,
+            &mut mean,
+            &mut std,
+            &Stop::new(),
+        )
+        .unwrap();
         for (a, b) in grid_mean.iter().zip(&mean).chain(grid_std.iter().zip(&std)) {
             assert!((a - b).abs() <= 1e-13 * (1.0 + b.abs()), "{a} vs {b}");
         }
         let mut mean_only = vec![0.0; 40 * 35 * 3];
-        conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean_only, &mut []).unwrap();
+        conditional_mean_points(
+            &marginal,
+            &reg,
+            &points,
+            0.0,
+            &mut mean_only,
+            &mut [],
+            &Stop::new(),
+        )
+        .unwrap();
         assert_eq!(mean_only, mean);
     }
 
@@ -624,6 +763,70 @@ mod tests {
             Regression::new(1, 2, 1, vec![0.0; 2], vec![0.0], vec![0.0; 2], vec![1.0]).unwrap();
         let marginal = Mixture::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
         let mut out = [0.0];
-        assert!(conditional_mean_points(&marginal, &reg, &[0.0], 0.0, &mut out, &mut []).is_err());
+        assert!(conditional_mean_points(
+            &marginal,
+            &reg,
+            &[0.0],
+            0.0,
+            &mut out,
+            &mut [],
+            &Stop::new()
+        )
+        .is_err());
+    }
+
+    /// The general pixel kernel (more than four remaining features) with standard deviations:
+    /// it once indexed past its scratch space.
+    #[test]
+    fn grid_with_many_remaining_features_equals_points() {
+        for m in [5usize, 6, 9] {
+            let marginal = Mixture::new(
+                2,
+                2,
+                vec![-1.0, -2.0],
+                vec![0.0, 0.0, 3.0, 1.0],
+                vec![1.0, 0.3, 0.0, 0.7, 0.5, 0.0, 0.0, 2.0],
+            )
+            .unwrap();
+            let reg = Regression::new(
+                2,
+                2,
+                m,
+                vec![0.0, 0.0, 3.0, 1.0],
+                (0..2 * m).map(|i| i as f64).collect(),
+                (0..4 * m).map(|i| i as f64 * 0.1 - 0.5).collect(),
+                (0..2 * m).map(|i| 0.5 + i as f64).collect(),
+            )
+            .unwrap();
+            let xs: Vec<f64> = (0..11).map(|j| -5.0 + j as f64).collect();
+            let ys: Vec<f64> = (0..9).map(|i| 4.0 - i as f64).collect();
+            let axes = Axes::new(&xs, &ys).unwrap();
+            let n = xs.len() * ys.len() * m;
+            let (mut grid_mean, mut grid_std) = (vec![0.0; n], vec![0.0; n]);
+            let stop = Stop::new();
+            let planar = marginal.planar().unwrap();
+            let (full, window) = (&axes, &axes.full());
+            conditional_mean_grid(
+                &planar,
+                &reg,
+                full,
+                window,
+                0.0,
+                &mut grid_mean,
+                &mut grid_std,
+                &stop,
+            )
+            .unwrap();
+            let points: Vec<f64> = ys
+                .iter()
+                .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))
+                .collect();
+            let (mut mean, mut std) = (vec![0.0; n], vec![0.0; n]);
+            conditional_mean_points(&marginal, &reg, &points, 0.0, &mut mean, &mut std, &stop)
+                .unwrap();
+            for (a, b) in grid_mean.iter().zip(&mean).chain(grid_std.iter().zip(&std)) {
+                assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{m}: {a} vs {b}");
+            }
+        }
     }
 }

@@ -19,8 +19,9 @@
 //!   Σ exp(hi_k − B) ≤ rtol. At every pixel of R the dropped density is at most
 //!   rtol·exp(B) ≤ rtol·max_k p_k(p) ≤ rtol·p(p).
 //!
-//! The bounds are computed in floating point, as the kernels' values are; a margin of
-//! [`MARGIN`] nats (far above their rounding error) keeps the rules on the safe side.
+//! The bounds are computed in floating point, as the kernels' values are; both are widened by
+//! far more than their rounding error relative to the size of the quadratic's terms, and a
+//! margin of [`MARGIN`] nats keeps the rules on the safe side.
 
 use crate::grid::Rect;
 use crate::mixture::Planar;
@@ -50,11 +51,19 @@ pub fn bounds(p: &Planar, i: usize, rect: &Rect) -> (f64, f64) {
     let dx = [rect.x[0] - mx, rect.x[1] - mx];
     let dy = [rect.y[0] - my, rect.y[1] - my];
 
+    // Far from the mean the terms of q overflow, and +∞ − ∞ is NaN. `f64::max` and `f64::min`
+    // would silently drop a NaN corner or edge and so make a bound that does not hold (a lower
+    // bound of c, an upper bound of −∞: the component culled, or every component culled). A
+    // NaN instead gives the trivial bound on its side: max q = +∞, min q = 0.
     let mut q_max: f64 = 0.0;
     for &ex in &dx {
         for &ey in &dy {
-            q_max = q_max.max(q(ex, ey));
+            let v = q(ex, ey);
+            q_max = if v > q_max || v.is_nan() { v } else { q_max };
         }
+    }
+    if q_max.is_nan() {
+        q_max = f64::INFINITY;
     }
     let inside = dx[0] <= 0.0 && dx[1] >= 0.0 && dy[0] <= 0.0 && dy[1] >= 0.0;
     // A degenerate factor (never produced from a positive definite covariance) gets the
@@ -64,19 +73,42 @@ pub fn bounds(p: &Planar, i: usize, rect: &Rect) -> (f64, f64) {
     } else {
         let mut best = f64::INFINITY;
         // Edges at fixed x: minimise over δy ∈ [dy0, dy1]: δy* = −b δx / c (c > 0).
+        // (`clamp` keeps a NaN argument NaN; `min_nan` keeps a NaN value.)
+        let min_nan = |best: f64, v: f64| if v < best || v.is_nan() { v } else { best };
         for &ex in &dx {
             let ey = (-b * ex / c).clamp(dy[0], dy[1]);
-            best = best.min(q(ex, ey));
+            best = min_nan(best, q(ex, ey));
         }
         for &ey in &dy {
             let ex = (-b * ey / a).clamp(dx[0], dx[1]);
-            best = best.min(q(ex, ey));
+            best = min_nan(best, q(ex, ey));
         }
-        // The quadratic is ≥ 0; rounding must not make the bound negative.
-        best.max(0.0)
+        // The quadratic is ≥ 0; rounding must not make the bound negative, and a NaN edge
+        // (overflow, see above) leaves only the trivial bound.
+        if best.is_nan() {
+            0.0
+        } else {
+            best.max(0.0)
+        }
     };
-    (p.c[i] - 0.5 * q_max, p.c[i] - 0.5 * q_min)
+    // Rounding: the bounds and the kernels' values are computed by different formulas, each
+    // within a few ulps of the size of its largest terms (at most `size` on the rectangle).
+    // Far from a component that is far more than MARGIN nats (5e305 ± 1e290 at 1e152 pixels
+    // from it), so both bounds are widened by ROUNDING·size; an overflowing size leaves the
+    // trivial upper bound c.
+    let (ax, ay) = (dx[0].abs().max(dx[1].abs()), dy[0].abs().max(dy[1].abs()));
+    let size = a * ax * ax + 2.0 * b.abs() * ax * ay + c * ay * ay;
+    let slack = ROUNDING * size;
+    let ci = p.c[i];
+    if !slack.is_finite() {
+        return (f64::NEG_INFINITY, ci);
+    }
+    (ci - 0.5 * q_max - slack, (ci - 0.5 * q_min + slack).min(ci))
 }
+
+/// Relative rounding error allowed for the values of a quadratic and its bounds (a few ulps
+/// are enough; this is a thousand).
+const ROUNDING: f64 = 1e-13;
 
 /// Positions (in increasing order) of the components of `p` among `among` that may matter
 /// in `rect`, by the rules in the module documentation.
@@ -125,6 +157,11 @@ pub fn select(p: &Planar, among: &[usize], rect: &Rect, culling: &Culling) -> Ve
         }
         let mut it = dropped.iter();
         keep.retain(|_| !it.next().copied().unwrap_or(false));
+    }
+    if keep.is_empty() {
+        // Cannot happen with sound bounds (the component of the best lower bound has a gap
+        // ≥ 0), but a sub-tile without candidates would have no value at all: keep every one.
+        return among.to_vec();
     }
     keep.into_iter().map(|(i, _)| i).collect()
 }
@@ -234,5 +271,29 @@ mod tests {
             y: [0.0, 1.0],
         };
         assert_eq!(select(&p, &[0, 1], &far, &exact), vec![0, 1]);
+    }
+
+    /// A correlated component far away: the corner values of q are +∞ − ∞ = NaN. The bounds
+    /// must stay bounds (lower −∞, upper c), not a lower bound of c and an upper bound of −∞,
+    /// which culled the only component.
+    #[test]
+    fn overflowing_bounds_are_trivial_not_wrong() {
+        // Σ = [[1, .5], [.5, 1]]: U = [[u00, u01], [0, u11]] with u01 < 0.
+        let u11 = 1.0;
+        let u01 = -0.5 / 0.75f64.sqrt();
+        let u00 = 1.0 / 0.75f64.sqrt();
+        let p = planar(&[0.0], &[0.0, 0.0], &[u00, u01, 0.0, u11]);
+        let rect = Rect {
+            x: [2e154, 2e154],
+            y: [2e154, 2e154],
+        };
+        let (lo, hi) = bounds(&p, 0, &rect);
+        assert_eq!(lo, f64::NEG_INFINITY);
+        assert!(hi <= 0.0);
+        let exact = Culling {
+            threshold: -37.0,
+            rtol: 0.0,
+        };
+        assert_eq!(select(&p, &[0], &rect, &exact), vec![0]);
     }
 }

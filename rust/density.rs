@@ -23,6 +23,7 @@ use crate::error::KernelError;
 use crate::evaluate::{for_each_pixel, for_each_point, lane_peaks, Reducer, Row, Store, LANES};
 use crate::fastmath::{exp_neg, weights_into};
 use crate::grid::{Axes, Window};
+use crate::interrupt::Stop;
 use crate::mixture::{Mixture, Planar};
 
 /// exp(−37) ≈ 8.5e−17 < 2⁻⁵³ ≈ 1.1e−16: a term this small cannot change a sum ≥ 1.
@@ -109,10 +110,29 @@ fn responsibilities(l: &[f64], out: &mut [f64], w: &mut Vec<f64>) {
 }
 
 /// log p(x) for every row of `x` (n × d) into `out` (n,): scikit-learn's `score_samples`.
-pub fn score_points(mixture: &Mixture, x: &[f64], out: &mut [f64]) -> Result<(), KernelError> {
-    for_each_point(mixture, x, 1, out, &mut [], Vec::new, |w, l, _, slot, _| {
-        slot[0] = log_sum_exp(l, peak(l), w);
-    })
+pub fn score_points(
+    mixture: &Mixture,
+    x: &[f64],
+    out: &mut [f64],
+    stop: &Stop,
+) -> Result<(), KernelError> {
+    for_each_point(
+        mixture,
+        x,
+        1,
+        out,
+        &mut [],
+        Vec::new,
+        |w, l, overflow, _, slot, _| {
+            // Beyond the range of f64 the log-density rounds to −∞.
+            slot[0] = if overflow {
+                f64::NEG_INFINITY
+            } else {
+                log_sum_exp(l, peak(l), w)
+            };
+        },
+        stop,
+    )
 }
 
 /// Responsibilities for every row of `x` into `out` (n × K): scikit-learn's `predict_proba`.
@@ -120,15 +140,22 @@ pub fn predict_proba_points(
     mixture: &Mixture,
     x: &[f64],
     out: &mut [f64],
+    stop: &Stop,
 ) -> Result<(), KernelError> {
     let k = mixture.n_components();
-    for_each_point(mixture, x, k, out, &mut [], Vec::new, |w, l, _, slot, _| {
+    let reduce = |w: &mut Vec<f64>, l: &[f64], _, _: &[f64], slot: &mut [f64], _: &mut [f64]| {
         responsibilities(l, slot, w)
-    })
+    };
+    for_each_point(mixture, x, k, out, &mut [], Vec::new, reduce, stop)
 }
 
 /// The first most responsible component for every row of `x` into `out` (n,): `predict`.
-pub fn predict_points(mixture: &Mixture, x: &[f64], out: &mut [i64]) -> Result<(), KernelError> {
+pub fn predict_points(
+    mixture: &Mixture,
+    x: &[f64],
+    out: &mut [i64],
+    stop: &Stop,
+) -> Result<(), KernelError> {
     for_each_point(
         mixture,
         x,
@@ -136,9 +163,10 @@ pub fn predict_points(mixture: &Mixture, x: &[f64], out: &mut [i64]) -> Result<(
         out,
         &mut [],
         || (),
-        |_, l, _, slot, _| {
+        |_, l, _, _, slot, _| {
             slot[0] = peak(l).argmax as i64;
         },
+        stop,
     )
 }
 
@@ -183,10 +211,27 @@ impl Reducer<i64> for Label {
     fn state(&self) {}
     #[inline(always)]
     fn row(&self, _: &mut (), row: &Row, cands: &Planar, out: &mut [i64], _: &mut [i64]) {
-        let (_, arg) = lane_peaks(row);
+        let (max, arg) = lane_peaks(row);
         for p in 0..row.len {
             // A sub-tile always keeps at least one candidate: the one with the best lower bound.
             out[p] = cands.index.get(arg[p]).map_or(0, |&k| k as i64);
+        }
+        if max[..row.len].contains(&f64::NEG_INFINITY) {
+            nearest_labels(row, cands, &max, out);
+        }
+    }
+}
+
+/// The cold path of [`Label`] for the pixels of a row where every candidate's log-density is
+/// −∞: the nearest candidate (see [`crate::mixture::nearest_log_probs`]).
+#[cold]
+#[inline(never)]
+fn nearest_labels(row: &Row, cands: &Planar, max: &[f64; LANES], out: &mut [i64]) {
+    let mut l = vec![0.0; cands.len()];
+    for p in 0..row.len {
+        if max[p] == f64::NEG_INFINITY {
+            cands.nearest_log_probs(row.xs[p], row.y, &mut l);
+            out[p] = cands.index.get(peak(&l).argmax).map_or(0, |&k| k as i64);
         }
     }
 }
@@ -214,6 +259,7 @@ pub fn log_density_grid<T: Store>(
     window: &Window,
     rtol: f64,
     out: &mut [T],
+    stop: &Stop,
 ) -> Result<(), KernelError> {
     let culling = Culling {
         threshold: NEGLIGIBLE,
@@ -228,6 +274,7 @@ pub fn log_density_grid<T: Store>(
         out,
         &mut [],
         &LogDensity,
+        stop,
     )
 }
 
@@ -241,12 +288,23 @@ pub fn label_grid(
     window: &Window,
     rtol: f64,
     out: &mut [i64],
+    stop: &Stop,
 ) -> Result<(), KernelError> {
     let culling = Culling {
         threshold: NEGLIGIBLE,
         rtol,
     };
-    for_each_pixel(mixture, axes, window, &culling, 1, out, &mut [], &Label)
+    for_each_pixel(
+        mixture,
+        axes,
+        window,
+        &culling,
+        1,
+        out,
+        &mut [],
+        &Label,
+        stop,
+    )
 }
 
 /// How many components the grid kernels evaluate at each pixel of `window` (its sub-tile's
@@ -257,13 +315,25 @@ pub fn candidate_counts(
     window: &Window,
     culling: &Culling,
     out: &mut [i64],
+    stop: &Stop,
 ) -> Result<(), KernelError> {
-    for_each_pixel(mixture, axes, window, culling, 1, out, &mut [], &Count)
+    for_each_pixel(
+        mixture,
+        axes,
+        window,
+        culling,
+        1,
+        out,
+        &mut [],
+        &Count,
+        stop,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interrupt::Stop;
 
     /// log Σ exp, the textbook way, for comparison.
     fn naive(l: &[f64]) -> f64 {
@@ -336,16 +406,16 @@ mod tests {
         let mut grid = vec![0.0; 37 * 35];
         let mut labels = vec![0i64; 37 * 35];
         let p = m.planar().unwrap();
-        log_density_grid(&p, &axes, &axes.full(), 0.0, &mut grid).unwrap();
-        label_grid(&p, &axes, &axes.full(), 0.0, &mut labels).unwrap();
+        log_density_grid(&p, &axes, &axes.full(), 0.0, &mut grid, &Stop::new()).unwrap();
+        label_grid(&p, &axes, &axes.full(), 0.0, &mut labels, &Stop::new()).unwrap();
         let points: Vec<f64> = ys
             .iter()
             .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))
             .collect();
         let mut scores = vec![0.0; 37 * 35];
         let mut predicted = vec![0i64; 37 * 35];
-        score_points(&m, &points, &mut scores).unwrap();
-        predict_points(&m, &points, &mut predicted).unwrap();
+        score_points(&m, &points, &mut scores, &Stop::new()).unwrap();
+        predict_points(&m, &points, &mut predicted, &Stop::new()).unwrap();
         assert_eq!(grid, scores);
         assert_eq!(labels, predicted);
         assert!(labels.contains(&2) && labels.contains(&1));
@@ -367,8 +437,8 @@ mod tests {
         let x = [-1e4, 0.0];
         let mut s = [0.0];
         let mut r = [0.0; 2];
-        score_points(&m, &x, &mut s).unwrap();
-        predict_proba_points(&m, &x, &mut r).unwrap();
+        score_points(&m, &x, &mut s, &Stop::new()).unwrap();
+        predict_proba_points(&m, &x, &mut r, &Stop::new()).unwrap();
         assert!(s[0].is_finite());
         let expected = c1 - 0.5 * (1e4f64 + 10.0).powi(2) * 0.01;
         assert!((s[0] - expected).abs() <= 1e-12 * expected.abs());
@@ -378,8 +448,32 @@ mod tests {
     #[test]
     fn rejects_mismatched_lengths() {
         let m = Mixture::new(1, 2, vec![0.0], vec![0.0; 2], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
-        assert!(score_points(&m, &[0.0; 3], &mut [0.0]).is_err());
-        assert!(score_points(&m, &[0.0; 4], &mut [0.0]).is_err());
-        assert!(predict_proba_points(&m, &[0.0; 2], &mut [0.0; 2]).is_err());
+        assert!(score_points(&m, &[0.0; 3], &mut [0.0], &Stop::new()).is_err());
+        assert!(score_points(&m, &[0.0; 4], &mut [0.0], &Stop::new()).is_err());
+        assert!(predict_proba_points(&m, &[0.0; 2], &mut [0.0; 2], &Stop::new()).is_err());
+    }
+
+    #[test]
+    fn a_requested_stop_interrupts_every_driver() {
+        let m = Mixture::new(1, 2, vec![0.0], vec![0.0; 2], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+        let stop = Stop::new();
+        stop.request();
+        let x = vec![0.0; 2 * 1000];
+        let mut out = vec![7.0; 1000];
+        assert_eq!(
+            score_points(&m, &x, &mut out, &stop),
+            Err(KernelError::Interrupted)
+        );
+        // Nothing was computed: the work items look at the request before starting.
+        assert!(out.iter().all(|&v| v == 7.0));
+        let xs: Vec<f64> = (0..100).map(f64::from).collect();
+        let axes = Axes::new(&xs, &xs).unwrap();
+        let mut grid = vec![7.0; 100 * 100];
+        let p = m.planar().unwrap();
+        assert_eq!(
+            log_density_grid(&p, &axes, &axes.full(), 0.0, &mut grid, &stop),
+            Err(KernelError::Interrupted)
+        );
+        assert!(grid.iter().all(|&v| v == 7.0));
     }
 }

@@ -12,6 +12,9 @@ pub enum KernelError {
     Value(String),
     /// The worker threads could not be started (→ `RuntimeError`).
     Runtime(String),
+    /// The caller asked the kernel to stop (Ctrl-C, see `interrupt.rs`); its outputs are
+    /// incomplete (→ the `KeyboardInterrupt` that asked).
+    Interrupted,
 }
 
 impl fmt::Display for KernelError {
@@ -20,6 +23,7 @@ impl fmt::Display for KernelError {
             KernelError::Shape(msg) | KernelError::Value(msg) | KernelError::Runtime(msg) => {
                 f.write_str(msg)
             }
+            KernelError::Interrupted => f.write_str("interrupted"),
         }
     }
 }

@@ -13,15 +13,25 @@ use rayon::prelude::*;
 use crate::cull::{select, Culling};
 use crate::error::{check_len, KernelError};
 use crate::grid::{for_each_tile, optional_chunks, Axes, BandView, Block, Window, SUBTILE};
+use crate::interrupt::Stop;
 use crate::mixture::{Mixture, Planar};
 
 /// Points per parallel work item.
 const POINT_CHUNK: usize = 256;
 
-/// Runs `f(state, l, point, slot, extra_slot)` for every row `point` of `x` (n × d,
+/// Runs `f(state, l, overflow, point, slot, extra_slot)` for every row `point` of `x` (n × d,
 /// row-major), where `l` holds the point's K log-densities, `slot` its `per_point` values of
 /// `out`, and `extra_slot` its values of `extra` (a second output of `out`'s layout, or empty).
 /// `state` is scratch space made by `init` once per work item, not per point.
+///
+/// Where no log-density is above −∞ (every squared distance overflowed), `overflow` is true
+/// and `l` holds [`Mixture::nearest_log_probs`] instead: the nearest components' constants,
+/// −∞ elsewhere. The check costs one comparison per point (the first value is almost always
+/// finite); the rewrite is the cold path.
+///
+/// Once `stop` is requested the remaining work items are skipped and the result is
+/// [`KernelError::Interrupted`].
+#[allow(clippy::too_many_arguments)]
 pub fn for_each_point<T, S, I, F>(
     mixture: &Mixture,
     x: &[f64],
@@ -30,11 +40,12 @@ pub fn for_each_point<T, S, I, F>(
     extra: &mut [T],
     init: I,
     f: F,
+    stop: &Stop,
 ) -> Result<(), KernelError>
 where
     T: Send,
     I: Fn() -> S + Sync,
-    F: Fn(&mut S, &[f64], &[f64], &mut [T], &mut [T]) + Sync,
+    F: Fn(&mut S, &[f64], bool, &[f64], &mut [T], &mut [T]) + Sync,
 {
     let d = mixture.n_features();
     if x.len() % d != 0 {
@@ -57,17 +68,31 @@ where
         .zip(x.par_chunks(POINT_CHUNK * d))
         .zip(extra_chunks.into_par_iter())
         .for_each(|((out_chunk, x_chunk), extra_chunk)| {
+            if stop.requested() {
+                return;
+            }
             let mut l = vec![0.0; mixture.n_components()];
             let mut scratch = vec![0.0; d];
             let mut state = init();
             for (i, point) in x_chunk.chunks_exact(d).enumerate() {
                 mixture.log_probs(point, &mut l, &mut scratch);
+                let overflow = !l.iter().any(|&v| v > f64::NEG_INFINITY);
+                if overflow {
+                    mixture.nearest_log_probs(point, &mut l, &mut scratch);
+                }
                 let at = i * per_point..(i + 1) * per_point;
                 let extra_slot = extra_chunk.get_mut(at.clone()).unwrap_or_default();
-                f(&mut state, &l, point, &mut out_chunk[at], extra_slot);
+                f(
+                    &mut state,
+                    &l,
+                    overflow,
+                    point,
+                    &mut out_chunk[at],
+                    extra_slot,
+                );
             }
         });
-    Ok(())
+    stop.check()
 }
 
 /// Pixels evaluated together: one row of a sub-tile.
@@ -134,7 +159,7 @@ pub trait Reducer<T>: Sync {
 /// same layout or nothing.
 ///
 /// Candidates depend on the grid's tiles only, never on `window`, so a pixel's value does not
-/// depend on the window it is computed in.
+/// depend on the window it is computed in. `stop` as in [`for_each_point`], checked per tile.
 #[allow(clippy::too_many_arguments)]
 pub fn for_each_pixel<T, R>(
     mixture: &Planar,
@@ -145,6 +170,7 @@ pub fn for_each_pixel<T, R>(
     out: &mut [T],
     extra: &mut [T],
     reducer: &R,
+    stop: &Stop,
 ) -> Result<(), KernelError>
 where
     T: Send,
@@ -161,6 +187,7 @@ where
         channels,
         out,
         extra,
+        stop,
         |tile, mut band, mut extra_band| {
             let in_tile = select(mixture, &everything, &axes.bounds(tile), &exact);
             let mut cands = Planar::with_capacity(in_tile.len());

@@ -17,6 +17,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::error::{check_len, KernelError};
+use crate::interrupt::Stop;
 
 /// Side of a tile in pixels: the unit of parallel work (a band is one tile row) and of the
 /// first culling level.
@@ -178,13 +179,15 @@ pub(crate) fn optional_chunks<T>(out: &mut [T], chunk: usize, count: usize) -> V
 /// `channels` values per window pixel in row-major order; `band` gives access to the part of
 /// `out` that belongs to the tile's band of rows, addressed by grid pixel indices. `extra` is a
 /// second output of the same layout, or empty when not wanted (then `extra_band.pixels` is
-/// always empty).
+/// always empty). Once `stop` is requested the remaining tiles are skipped and the result is
+/// [`KernelError::Interrupted`].
 pub fn for_each_tile<T, F>(
     axes: &Axes,
     window: &Window,
     channels: usize,
     out: &mut [T],
     extra: &mut [T],
+    stop: &Stop,
     f: F,
 ) -> Result<(), KernelError>
 where
@@ -235,6 +238,9 @@ where
             let first_col = window.cols.start / TILE;
             let last_col = (window.cols.end - 1) / TILE;
             for tile_col in first_col..=last_col {
+                if stop.requested() {
+                    return;
+                }
                 let tile = Block {
                     rows: tile_rows.clone(),
                     cols: tile_col * TILE..((tile_col + 1) * TILE).min(grid_width),
@@ -244,7 +250,7 @@ where
                 f(&tile, band_view, extra_view);
             }
         });
-    Ok(())
+    stop.check()
 }
 
 /// The output rows of one band, addressed by grid pixel indices.
@@ -305,6 +311,7 @@ mod tests {
                 1,
                 &mut hits,
                 &mut [],
+                &Stop::new(),
                 |tile, mut band, _| {
                     assert_eq!(tile.rows.start % TILE, 0);
                     assert_eq!(tile.cols.start % TILE, 0);
@@ -344,15 +351,42 @@ mod tests {
         let axes = Axes::new(&xs, &xs).unwrap();
         let full = axes.full();
         let mut out = vec![0.0; 3];
-        assert!(for_each_tile(&axes, &full, 1, &mut out, &mut [], |_, _, _| {}).is_err());
+        assert!(for_each_tile(
+            &axes,
+            &full,
+            1,
+            &mut out,
+            &mut [],
+            &Stop::new(),
+            |_, _, _| {}
+        )
+        .is_err());
         let mut out = vec![0.0; 4];
         let mut extra = vec![0.0; 3];
-        assert!(for_each_tile(&axes, &full, 1, &mut out, &mut extra, |_, _, _| {}).is_err());
+        assert!(for_each_tile(
+            &axes,
+            &full,
+            1,
+            &mut out,
+            &mut extra,
+            &Stop::new(),
+            |_, _, _| {}
+        )
+        .is_err());
         let outside = Window {
             rows: 0..3,
             cols: 0..1,
         };
-        assert!(for_each_tile(&axes, &outside, 1, &mut out, &mut [], |_, _, _| {}).is_err());
+        assert!(for_each_tile(
+            &axes,
+            &outside,
+            1,
+            &mut out,
+            &mut [],
+            &Stop::new(),
+            |_, _, _| {}
+        )
+        .is_err());
         assert!(Axes::new(&[f64::NAN], &xs).is_err());
     }
 

@@ -7,6 +7,12 @@
 //! Python exception. Outputs are allocated
 //! by the caller in Python, so a grid too large for memory raises `MemoryError` there instead of
 //! aborting here. A panic is caught at this boundary and reported as `RuntimeError`.
+//!
+//! Arrays must be C-contiguous (a Fortran-ordered array would be read in the wrong order) and
+//! outputs writeable and not shared with another argument: anything else is a `ValueError`
+//! (wrong dtypes and dimensions are `TypeError`s from the conversion). While a kernel runs the
+//! calling thread looks for Ctrl-C every few milliseconds; the kernel then stops between
+//! blocks and the call raises the `KeyboardInterrupt`.
 
 pub mod conditional;
 pub mod cull;
@@ -15,6 +21,7 @@ pub mod error;
 pub mod evaluate;
 pub mod fastmath;
 pub mod grid;
+pub mod interrupt;
 pub mod mixture;
 pub mod pool;
 pub mod sample;
@@ -23,10 +30,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use numpy::ndarray::{Dimension, Ix2, Ix3};
 use numpy::{
+    BorrowError, Element, PyArray, PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray,
     PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadonlyArrayDyn, PyReadwriteArray,
-    PyReadwriteArray1, PyReadwriteArray2, PyReadwriteArray3, PyUntypedArrayMethods,
+    PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::conditional::Regression;
@@ -34,6 +42,7 @@ use crate::cull::Culling;
 use crate::error::KernelError;
 use crate::evaluate::Store;
 use crate::grid::{Axes, Window};
+use crate::interrupt::Stop;
 use crate::mixture::{Mixture, Planar};
 use crate::sample::{Cells, CovarianceType, Gaussians, Splat};
 
@@ -42,17 +51,40 @@ impl From<KernelError> for PyErr {
         match err {
             KernelError::Shape(msg) | KernelError::Value(msg) => PyValueError::new_err(msg),
             KernelError::Runtime(msg) => PyRuntimeError::new_err(msg),
+            KernelError::Interrupted => PyKeyboardInterrupt::new_err(()),
         }
     }
 }
 
 /// Runs a kernel without the GIL, inside the worker pool, turning panics into `RuntimeError`.
+///
+/// Meanwhile the calling thread runs Python's signal handlers every
+/// [`pool::POLL_INTERVAL`]; when one raises (Ctrl-C: `KeyboardInterrupt`), the kernel is asked
+/// to stop and that exception is the call's result, even if the kernel finished anyway (the
+/// handler has consumed the signal: dropping its exception would lose the Ctrl-C).
 fn run<R, F>(py: Python<'_>, kernel: F) -> PyResult<R>
 where
     R: Send,
-    F: FnOnce() -> Result<R, KernelError> + Send,
+    F: FnOnce(&Stop) -> Result<R, KernelError> + Send,
 {
-    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| pool::install(kernel))));
+    let stop = Stop::new();
+    let mut signal: Option<PyErr> = None;
+    let outcome = py.detach(|| {
+        let poll = || {
+            if signal.is_none() {
+                if let Err(err) = Python::attach(|py| py.check_signals()) {
+                    signal = Some(err);
+                    stop.request();
+                }
+            }
+        };
+        catch_unwind(AssertUnwindSafe(|| {
+            pool::install_polling(|| kernel(&stop), poll)
+        }))
+    });
+    if let Some(err) = signal {
+        return Err(err);
+    }
     match outcome {
         Ok(Ok(result)) => result.map_err(PyErr::from),
         Ok(Err(err)) => Err(err.into()),
@@ -69,13 +101,47 @@ where
     }
 }
 
-fn contiguous<'a, T: numpy::Element>(
+fn not_c_contiguous(what: &str) -> PyErr {
+    PyValueError::new_err(format!("{what} must be a C-contiguous array"))
+}
+
+/// The values of an input array in memory order, which must be row-major: rust-numpy's
+/// `as_slice` also accepts a Fortran-ordered array, whose values would be read transposed.
+fn contiguous<'a, T: Element, D: Dimension>(
     what: &str,
-    array: &'a numpy::PyReadonlyArray<'_, T, impl numpy::ndarray::Dimension>,
+    array: &'a PyReadonlyArray<'_, T, D>,
 ) -> PyResult<&'a [T]> {
-    array
-        .as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{what} must be a C-contiguous array")))
+    if array.len() > 0 && !array.is_c_contiguous() {
+        return Err(not_c_contiguous(what));
+    }
+    array.as_slice().map_err(|_| not_c_contiguous(what))
+}
+
+/// Borrows an output array for writing: `ValueError` if it is read-only or shares memory with
+/// another argument of the call (rust-numpy's own conversion panics on both).
+fn writeable<'py, T: Element, D: Dimension>(
+    what: &str,
+    array: &Bound<'py, PyArray<T, D>>,
+) -> PyResult<PyReadwriteArray<'py, T, D>> {
+    array.try_readwrite().map_err(|err| match err {
+        BorrowError::NotWriteable => {
+            PyValueError::new_err(format!("{what} must be a writeable array"))
+        }
+        _ => PyValueError::new_err(format!(
+            "{what} must not share memory with another argument"
+        )),
+    })
+}
+
+/// The values of a borrowed output array in memory order, which must be row-major.
+fn contiguous_mut<'a, T: Element, D: Dimension>(
+    what: &str,
+    array: &'a mut PyReadwriteArray<'_, T, D>,
+) -> PyResult<&'a mut [T]> {
+    if array.len() > 0 && !array.is_c_contiguous() {
+        return Err(not_c_contiguous(what));
+    }
+    array.as_slice_mut().map_err(|_| not_c_contiguous(what))
 }
 
 /// A mixture in canonical form (see `mixture.rs`): built once from c (K,), μ (K, d) and
@@ -202,11 +268,14 @@ fn score_samples(
     py: Python<'_>,
     components: &Components,
     x: PyReadonlyArray2<'_, f64>,
-    mut out: PyReadwriteArray1<'_, f64>,
+    out: &Bound<'_, PyArray1<f64>>,
 ) -> PyResult<()> {
     let x = components.points(&x)?;
-    let out = out.as_slice_mut()?;
-    run(py, || density::score_points(&components.mixture, x, out))
+    let mut out = writeable("out", out)?;
+    let out = contiguous_mut("out", &mut out)?;
+    run(py, |stop| {
+        density::score_points(&components.mixture, x, out, stop)
+    })
 }
 
 /// Responsibilities for every row of x into out (n, K).
@@ -215,12 +284,13 @@ fn predict_proba(
     py: Python<'_>,
     components: &Components,
     x: PyReadonlyArray2<'_, f64>,
-    mut out: PyReadwriteArray2<'_, f64>,
+    out: &Bound<'_, PyArray2<f64>>,
 ) -> PyResult<()> {
     let x = components.points(&x)?;
-    let out = out.as_slice_mut()?;
-    run(py, || {
-        density::predict_proba_points(&components.mixture, x, out)
+    let mut out = writeable("out", out)?;
+    let out = contiguous_mut("out", &mut out)?;
+    run(py, |stop| {
+        density::predict_proba_points(&components.mixture, x, out, stop)
     })
 }
 
@@ -230,11 +300,14 @@ fn predict(
     py: Python<'_>,
     components: &Components,
     x: PyReadonlyArray2<'_, f64>,
-    mut out: PyReadwriteArray1<'_, i64>,
+    out: &Bound<'_, PyArray1<i64>>,
 ) -> PyResult<()> {
     let x = components.points(&x)?;
-    let out = out.as_slice_mut()?;
-    run(py, || density::predict_points(&components.mixture, x, out))
+    let mut out = writeable("out", out)?;
+    let out = contiguous_mut("out", &mut out)?;
+    run(py, |stop| {
+        density::predict_points(&components.mixture, x, out, stop)
+    })
 }
 
 /// The pixel centres of a whole grid and the window of it that an output of `shape` (its first
@@ -267,7 +340,12 @@ fn check_rtol(rtol: f64) -> PyResult<f64> {
 
 /// A grid kernel that writes float images of either precision.
 trait FloatKernel: Sync {
-    fn call<T: Store>(&self, out: &mut [T], extra: &mut [T]) -> Result<(), KernelError>;
+    fn call<T: Store>(
+        &self,
+        out: &mut [T],
+        extra: &mut [T],
+        stop: &Stop,
+    ) -> Result<(), KernelError>;
 }
 
 /// Runs `kernel` on caller-allocated outputs `out` and, optionally, `extra` of the same shape:
@@ -284,21 +362,25 @@ fn run_float<D: Dimension>(
         extra: Option<&Bound<'_, PyAny>>,
         kernel: &impl FloatKernel,
     ) -> PyResult<()> {
-        let mut out = out.extract::<PyReadwriteArray<'_, T, D>>()?;
-        let mut extra = extra
-            .map(|e| e.extract::<PyReadwriteArray<'_, T, D>>())
+        let out = out.cast::<PyArray<T, D>>()?;
+        let extra = extra
+            .map(|e| e.cast::<PyArray<T, D>>())
             .transpose()
             .map_err(|_| PyTypeError::new_err("the two outputs must have the same dtype"))?;
+        let mut out = writeable("out", out)?;
+        let mut extra = extra
+            .map(|e| writeable("the second output", e))
+            .transpose()?;
         let extra: &mut [T] = match extra.as_mut() {
-            Some(array) => array.as_slice_mut()?,
+            Some(array) => contiguous_mut("the second output", array)?,
             None => &mut [],
         };
-        let out = out.as_slice_mut()?;
-        run(py, || kernel.call(out, extra))
+        let out = contiguous_mut("out", &mut out)?;
+        run(py, |stop| kernel.call(out, extra, stop))
     }
-    if out.extract::<PyReadwriteArray<'_, f64, D>>().is_ok() {
+    if out.cast::<PyArray<f64, D>>().is_ok() {
         go::<f64, D>(py, out, extra, kernel)
-    } else if out.extract::<PyReadwriteArray<'_, f32, D>>().is_ok() {
+    } else if out.cast::<PyArray<f32, D>>().is_ok() {
         go::<f32, D>(py, out, extra, kernel)
     } else {
         Err(PyTypeError::new_err(format!(
@@ -328,8 +410,13 @@ fn log_density_grid(
         rtol: f64,
     }
     impl FloatKernel for Kernel<'_> {
-        fn call<T: Store>(&self, out: &mut [T], _: &mut [T]) -> Result<(), KernelError> {
-            density::log_density_grid(self.planar, &self.axes, &self.window, self.rtol, out)
+        fn call<T: Store>(
+            &self,
+            out: &mut [T],
+            _: &mut [T],
+            stop: &Stop,
+        ) -> Result<(), KernelError> {
+            density::log_density_grid(self.planar, &self.axes, &self.window, self.rtol, out, stop)
         }
     }
     let shape = out.getattr("shape")?.extract::<Vec<usize>>()?;
@@ -352,16 +439,17 @@ fn label_grid(
     components: &Components,
     xs: PyReadonlyArray1<'_, f64>,
     ys: PyReadonlyArray1<'_, f64>,
-    mut out: PyReadwriteArray2<'_, i64>,
+    out: &Bound<'_, PyArray2<i64>>,
     rtol: f64,
     origin: (usize, usize),
 ) -> PyResult<()> {
     let planar = components.planar()?;
     let (axes, window) = grid_window(&xs, &ys, origin, out.shape())?;
     let rtol = check_rtol(rtol)?;
-    let out = out.as_slice_mut()?;
-    run(py, || {
-        density::label_grid(planar, &axes, &window, rtol, out)
+    let mut out = writeable("out", out)?;
+    let out = contiguous_mut("out", &mut out)?;
+    run(py, |stop| {
+        density::label_grid(planar, &axes, &window, rtol, out, stop)
     })
 }
 
@@ -375,21 +463,22 @@ fn conditional_mean(
     components: &Components,
     regressions: &Regressions,
     x: PyReadonlyArray2<'_, f64>,
-    mut mean: PyReadwriteArray2<'_, f64>,
-    std: Option<PyReadwriteArray2<'_, f64>>,
+    mean: &Bound<'_, PyArray2<f64>>,
+    std: Option<&Bound<'_, PyArray2<f64>>>,
     rtol: f64,
 ) -> PyResult<()> {
     let x = components.points(&x)?;
     let rtol = check_rtol(rtol)?;
-    let mean = mean.as_slice_mut()?;
-    let mut std = std;
+    let mut mean = writeable("mean", mean)?;
+    let mut std = std.map(|s| writeable("std", s)).transpose()?;
+    let mean = contiguous_mut("mean", &mut mean)?;
     let std: &mut [f64] = match std.as_mut() {
-        Some(array) => array.as_slice_mut()?,
+        Some(array) => contiguous_mut("std", array)?,
         None => &mut [],
     };
     let (marginal, reg) = (&components.mixture, &regressions.regression);
-    run(py, || {
-        conditional::conditional_mean_points(marginal, reg, x, rtol, mean, std)
+    run(py, |stop| {
+        conditional::conditional_mean_points(marginal, reg, x, rtol, mean, std, stop)
     })
 }
 
@@ -417,7 +506,12 @@ fn conditional_mean_grid(
         rtol: f64,
     }
     impl FloatKernel for Kernel<'_> {
-        fn call<T: Store>(&self, mean: &mut [T], std: &mut [T]) -> Result<(), KernelError> {
+        fn call<T: Store>(
+            &self,
+            mean: &mut [T],
+            std: &mut [T],
+            stop: &Stop,
+        ) -> Result<(), KernelError> {
             conditional::conditional_mean_grid(
                 self.planar,
                 self.regression,
@@ -426,6 +520,7 @@ fn conditional_mean_grid(
                 self.rtol,
                 mean,
                 std,
+                stop,
             )
         }
     }
@@ -451,7 +546,7 @@ fn candidate_counts(
     components: &Components,
     xs: PyReadonlyArray1<'_, f64>,
     ys: PyReadonlyArray1<'_, f64>,
-    mut out: PyReadwriteArray2<'_, i64>,
+    out: &Bound<'_, PyArray2<i64>>,
     rtol: f64,
     kind: &str,
     origin: (usize, usize),
@@ -471,9 +566,10 @@ fn candidate_counts(
             )))
         }
     };
-    let out = out.as_slice_mut()?;
-    run(py, || {
-        density::candidate_counts(planar, &axes, &window, &culling, out)
+    let mut out = writeable("out", out)?;
+    let out = contiguous_mut("out", &mut out)?;
+    run(py, |stop| {
+        density::candidate_counts(planar, &axes, &window, &culling, out, stop)
     })
 }
 
@@ -484,11 +580,12 @@ fn sample_counts(
     weights: PyReadonlyArray1<'_, f64>,
     n_samples: u64,
     seed: u64,
-    mut out: PyReadwriteArray1<'_, u64>,
+    out: &Bound<'_, PyArray1<u64>>,
 ) -> PyResult<()> {
     let weights = contiguous("weights", &weights)?;
-    let out = out.as_slice_mut()?;
-    run(py, || sample::sample_counts(weights, n_samples, seed, out))
+    let mut out = writeable("out", out)?;
+    let out = contiguous_mut("out", &mut out)?;
+    run(py, |_| sample::sample_counts(weights, n_samples, seed, out))
 }
 
 /// The components of a mixture as samplers: μ (K, d) and the covariance factors in the layout
@@ -528,8 +625,8 @@ fn sample_points(
     covariance_type: &str,
     counts: PyReadonlyArray1<'_, u64>,
     seed: u64,
-    mut x: PyReadwriteArray2<'_, f64>,
-    mut labels: PyReadwriteArray1<'_, i64>,
+    x: &Bound<'_, PyArray2<f64>>,
+    labels: &Bound<'_, PyArray1<i64>>,
 ) -> PyResult<()> {
     let gaussians = gaussians(&means, &factors, covariance_type)?;
     let counts = contiguous("counts", &counts)?;
@@ -540,8 +637,14 @@ fn sample_points(
             gaussians.n_features()
         )));
     }
-    let (x, labels) = (x.as_slice_mut()?, labels.as_slice_mut()?);
-    run(py, || sample::sample(&gaussians, counts, seed, x, labels))
+    let (mut x, mut labels) = (writeable("x", x)?, writeable("labels", labels)?);
+    let (x, labels) = (
+        contiguous_mut("x", &mut x)?,
+        contiguous_mut("labels", &mut labels)?,
+    );
+    run(py, |stop| {
+        sample::sample(&gaussians, counts, seed, x, labels, stop)
+    })
 }
 
 /// Draws the samples of `counts` as `sample` does and bins features `dims` into image
@@ -561,17 +664,18 @@ fn sample_image(
     color_dims: Vec<usize>,
     x_cells: (f64, f64),
     y_cells: (f64, f64),
-    mut image: PyReadwriteArray2<'_, i64>,
-    colours: Option<PyReadwriteArray3<'_, f64>>,
+    image: &Bound<'_, PyArray2<i64>>,
+    colours: Option<&Bound<'_, PyArray3<f64>>>,
 ) -> PyResult<()> {
     let gaussians = gaussians(&means, &factors, covariance_type)?;
     let counts = contiguous("counts", &counts)?;
     let (height, width) = (image.shape()[0], image.shape()[1]);
-    let mut colours = colours;
+    let mut image = writeable("image", image)?;
+    let mut colours = colours.map(|c| writeable("colours", c)).transpose()?;
     let expected = [height, width, color_dims.len()];
     let colours: &mut [f64] = match colours.as_mut() {
         None if color_dims.is_empty() => &mut [],
-        Some(out) if out.shape() == expected => out.as_slice_mut()?,
+        Some(out) if out.shape() == expected => contiguous_mut("colours", out)?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "colours must have shape {expected:?} for {} color_dims, got {:?}",
@@ -586,9 +690,9 @@ fn sample_image(
         columns: Cells::new(x_cells.0, x_cells.1, width)?,
         rows: Cells::new(y_cells.0, y_cells.1, height)?,
     };
-    let image = image.as_slice_mut()?;
-    run(py, || {
-        sample::sample_image(&gaussians, counts, seed, &splat, image, colours)
+    let image = contiguous_mut("image", &mut image)?;
+    run(py, |stop| {
+        sample::sample_image(&gaussians, counts, seed, &splat, image, colours, stop)
     })
 }
 

@@ -117,6 +117,19 @@ impl Mixture {
         }
     }
 
+    /// The cold path of the kernels where no log-density is above −∞ (every squared distance
+    /// overflowed): rewrites `out` (len K) as [`nearest_log_probs`] describes. `y` is scratch
+    /// space of `n_features` values.
+    pub fn nearest_log_probs(&self, x: &[f64], out: &mut [f64], y: &mut [f64]) {
+        let d = self.n_features;
+        let comps = self
+            .means
+            .chunks_exact(d)
+            .zip(self.prec_chol.chunks_exact(d * d));
+        let wide: Vec<Wide> = comps.map(|(mu, u)| wide_maha(x, mu, u, y)).collect();
+        nearest_log_probs(&self.log_const, &wide, out);
+    }
+
     /// The same mixture as a [`Planar`] structure of arrays; only for two features.
     pub fn planar(&self) -> Result<Planar, KernelError> {
         if self.n_features != 2 {
@@ -182,6 +195,19 @@ impl Planar {
         self.c.is_empty()
     }
 
+    /// [`Mixture::nearest_log_probs`] for the components of this set at (x, y), into `out`
+    /// (len `self.len()`), with the same arithmetic as the general form for two features.
+    pub fn nearest_log_probs(&self, x: f64, y: f64, out: &mut [f64]) {
+        let mut scratch = [0.0; 2];
+        let wide: Vec<Wide> = (0..self.len())
+            .map(|i| {
+                let u = [self.u00[i], self.u01[i], 0.0, self.u11[i]];
+                wide_maha(&[x, y], &[self.mx[i], self.my[i]], &u, &mut scratch)
+            })
+            .collect();
+        nearest_log_probs(&self.c, &wide, out);
+    }
+
     /// The components at positions `which` of this set, in that order, into `out` (its storage
     /// is reused from one sub-tile to the next).
     pub fn subset_into(&self, which: &[usize], out: &mut Planar) {
@@ -228,6 +254,109 @@ impl Planar {
     /// pixel, with the arithmetic of [`Planar::log_probs_lanes`].
     pub fn log_probs(&self, x: f64, y: f64, out: &mut [f64]) {
         self.log_probs_lanes(&[x], y, out);
+    }
+}
+
+/// A non-negative number that may lie beyond the range of f64: `mantissa · 2^exponent` with
+/// `mantissa` in [1, 2), or zero. The derived order (exponent, then mantissa) is the order of
+/// the values.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Wide {
+    exponent: i64,
+    mantissa: f64,
+}
+
+impl Wide {
+    const ZERO: Wide = Wide {
+        exponent: i64::MIN,
+        mantissa: 0.0,
+    };
+
+    /// q · 2^shift, for a finite q ≥ 0 (anything else counts as zero: it cannot occur).
+    fn new(q: f64, shift: i64) -> Self {
+        if !(q > 0.0 && q.is_finite()) {
+            return Self::ZERO;
+        }
+        // A subnormal q first becomes normal (multiplying by 2⁶⁴ is exact).
+        let (q, shift) = if q < f64::MIN_POSITIVE {
+            (q * TWO_64, shift - 64)
+        } else {
+            (q, shift)
+        };
+        let bits = q.to_bits();
+        let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+        let mantissa = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
+        Self {
+            exponent: exponent + shift,
+            mantissa,
+        }
+    }
+}
+
+const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+
+/// e such that 2^e ≤ v < 2^(e+1), for a finite v > 0 (0 for anything else), clamped to
+/// [−1000, 1000] so that 2^−e is a normal number.
+fn binary_exponent(v: f64) -> i64 {
+    if !(v > 0.0 && v.is_finite()) {
+        return 0;
+    }
+    let raw = ((v.to_bits() >> 52) & 0x7ff) as i64;
+    (raw - 1023).clamp(-1000, 1000)
+}
+
+/// 2^e for e in [−1022, 1023].
+fn power_of_two(e: i64) -> f64 {
+    f64::from_bits(((e + 1023) as u64) << 52)
+}
+
+/// ‖(x − μ)ᵀ U‖² for one component (U row-major d × d, upper triangle read), as a [`Wide`]
+/// that does not overflow: x and μ are scaled by 2^−a and U by 2^−b (exact, powers of two)
+/// so that their largest entries are about 1, and the scaled square is shifted back by 2(a + b)
+/// in the exponent. The cold path only: the ordinary path is [`Mixture::log_probs`].
+pub fn wide_maha(x: &[f64], mu: &[f64], u: &[f64], y: &mut [f64]) -> Wide {
+    let d = mu.len();
+    let largest = |m: f64, v: &f64| if v.abs() > m { v.abs() } else { m };
+    let a = binary_exponent(x.iter().chain(mu).fold(0.0, largest));
+    let upper = (0..d).flat_map(|i| &u[i * d + i..(i + 1) * d]);
+    let b = binary_exponent(upper.fold(0.0, largest));
+    let (sx, su) = (power_of_two(-a), power_of_two(-b));
+    y.fill(0.0);
+    for i in 0..d {
+        let delta = x[i] * sx - mu[i] * sx;
+        let row = &u[i * d..(i + 1) * d];
+        for j in i..d {
+            y[j] += delta * (row[j] * su);
+        }
+    }
+    let q: f64 = y.iter().map(|v| v * v).sum();
+    Wide::new(q, 2 * (a + b))
+}
+
+/// The cold path of every kernel, for a point where no component's log-density
+/// c_k − ½ q_k is above −∞ because every squared distance q_k overflowed (the README's
+/// promise: far away, the nearest component, in Mahalanobis terms and with its weight, takes
+/// all the responsibility).
+///
+/// There, any difference between the q_k dwarfs the differences between the constants c_k, so
+/// the components whose q_k (`wide`, compared exactly without overflow) is smallest get
+/// `out[k] = c_k` and every other component −∞: the ordinary reductions then give them all the
+/// responsibility, shared by weight between exact ties (e.g. two components with the same mean
+/// and covariance). Components of weight zero (c_k = −∞) are never chosen. The values are not
+/// log-densities (those are −∞): kernels that report a density keep −∞.
+pub fn nearest_log_probs(c: &[f64], wide: &[Wide], out: &mut [f64]) {
+    let mut nearest: Option<Wide> = None;
+    for (&ck, &w) in c.iter().zip(wide) {
+        if ck > f64::NEG_INFINITY && nearest.is_none_or(|n| w < n) {
+            nearest = Some(w);
+        }
+    }
+    for ((o, &ck), &w) in out.iter_mut().zip(c).zip(wide) {
+        *o = if Some(w) == nearest {
+            ck
+        } else {
+            f64::NEG_INFINITY
+        };
     }
 }
 
@@ -305,5 +434,58 @@ mod tests {
             ),
             Err(KernelError::Shape(_))
         ));
+    }
+
+    /// The example: equal weights, variances 1 and 4 at the origin; far away the wider
+    /// component must win even where both squared distances overflow.
+    #[test]
+    fn nearest_wins_where_every_distance_overflows() {
+        let c0 = 0.5f64.ln() - (2.0 * std::f64::consts::PI).ln();
+        let c1 = c0 - 4.0f64.ln();
+        let m = Mixture::new(
+            2,
+            2,
+            vec![c0, c1],
+            vec![0.0; 4],
+            vec![1.0, 0.0, 0.0, 1.0, 0.5, 0.0, 0.0, 0.5],
+        )
+        .unwrap();
+        let p = m.planar().unwrap();
+        let (mut l, mut y, mut lp) = ([0.0; 2], [0.0; 2], [0.0; 2]);
+        for x in [[1e155, 1e155], [1e300, -1e300], [-1.7e308, 3.0]] {
+            m.log_probs(&x, &mut l, &mut y);
+            assert_eq!(l, [f64::NEG_INFINITY; 2]);
+            m.nearest_log_probs(&x, &mut l, &mut y);
+            assert_eq!(l, [f64::NEG_INFINITY, c1]);
+            p.nearest_log_probs(x[0], x[1], &mut lp);
+            assert_eq!(lp, l);
+        }
+        // Exact ties keep both constants; zero weights are never chosen.
+        let tied = Mixture::new(2, 1, vec![-1.0, -2.0], vec![0.0, 0.0], vec![1.0, 1.0]).unwrap();
+        let (mut l, mut y) = ([0.0; 2], [0.0]);
+        tied.nearest_log_probs(&[1e300], &mut l, &mut y);
+        assert_eq!(l, [-1.0, -2.0]);
+        let zero = Mixture::new(
+            2,
+            1,
+            vec![f64::NEG_INFINITY, -2.0],
+            vec![0.0; 2],
+            vec![9.0, 1.0],
+        )
+        .unwrap();
+        zero.nearest_log_probs(&[1e300], &mut l, &mut y);
+        assert_eq!(l, [f64::NEG_INFINITY, -2.0]);
+    }
+
+    #[test]
+    fn wide_distances_compare_like_the_true_values() {
+        let q = |x: f64, u: f64| wide_maha(&[x], &[0.0], &[u], &mut [0.0]);
+        // (x u)² for values far beyond f64, and a subnormal one.
+        assert!(q(1e200, 1.0) < q(1e200, 1.5));
+        assert!(q(1e200, 1.0) < q(1e201, 1.0));
+        assert!(q(1e-200, 1e-150) < q(1e-200, 2e-150));
+        assert_eq!(q(3.0, 1.0), Wide::new(9.0, 0));
+        assert_eq!(q(0.0, 1.0), Wide::ZERO);
+        assert_eq!(q(1e300, 1e10), q(1e10, 1e300));
     }
 }

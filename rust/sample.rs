@@ -36,6 +36,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
 use crate::error::{check_len, KernelError};
+use crate::interrupt::Stop;
 
 /// Samples per unit of work (the last block of a component may be shorter).
 pub const BLOCK: u64 = 1 << 16;
@@ -368,12 +369,16 @@ fn total(counts: &[u64]) -> Result<u64, KernelError> {
 
 /// Draws the samples of `counts` (K,) into `x` (n, d) and their components into `labels` (n,),
 /// n = Σ counts, grouped by component (see the module documentation for the streams).
+///
+/// Once `stop` is requested the remaining blocks are skipped and the result is
+/// [`KernelError::Interrupted`].
 pub fn sample(
     gaussians: &Gaussians,
     counts: &[u64],
     seed: u64,
     x: &mut [f64],
     labels: &mut [i64],
+    stop: &Stop,
 ) -> Result<(), KernelError> {
     let d = gaussians.n_features();
     check_len("counts", counts.len(), gaussians.n_components())?;
@@ -396,10 +401,13 @@ pub fn sample(
     }
     work.into_par_iter()
         .for_each(|(unit, x_unit, labels_unit)| {
+            if stop.requested() {
+                return;
+            }
             labels_unit.fill(unit.component as i64);
             specialise!(d, D => sample_unit::<D>(gaussians, unit, seed, x_unit));
         });
-    Ok(())
+    stop.check()
 }
 
 /// Draws the samples of `unit` into its rows `x` (len × d); `D` is d or 0 (see [`specialise`]).
@@ -474,6 +482,10 @@ pub struct Splat<'a> {
 /// scans the batch in order, so every pixel adds its samples' colours in the order `sample`
 /// returns them, starting from 0 — bitwise the same sums for any number of threads, and the
 /// same as accumulating `sample`'s output row by row. Memory: the outputs plus O(batch).
+///
+/// `stop` is checked between batches and between units: once it is requested the rest is
+/// skipped and the result is [`KernelError::Interrupted`] (the image then holds part of the
+/// samples).
 pub fn sample_image(
     gaussians: &Gaussians,
     counts: &[u64],
@@ -481,6 +493,7 @@ pub fn sample_image(
     splat: &Splat,
     image: &mut [i64],
     colours: &mut [f64],
+    stop: &Stop,
 ) -> Result<(), KernelError> {
     let d = gaussians.n_features();
     check_len("counts", counts.len(), gaussians.n_components())?;
@@ -516,16 +529,19 @@ pub fn sample_image(
         batch.push(unit);
         batch_len += unit.len;
         if batch_len >= target {
-            buffers.draw(gaussians, seed, splat, &batch, batch_len);
+            stop.check()?;
+            buffers.draw(gaussians, seed, splat, &batch, batch_len, stop);
             buffers.bin(splat, threads, image, colours);
             batch.clear();
             batch_len = 0;
         }
     }
     if !batch.is_empty() {
-        buffers.draw(gaussians, seed, splat, &batch, batch_len);
+        stop.check()?;
+        buffers.draw(gaussians, seed, splat, &batch, batch_len, stop);
         buffers.bin(splat, threads, image, colours);
     }
+    stop.check()?;
 
     if c > 0 {
         colours
@@ -553,7 +569,8 @@ struct Batch {
 }
 
 impl Batch {
-    /// Draws the samples of `units` (`len` in all), in parallel over units.
+    /// Draws the samples of `units` (`len` in all), in parallel over units; units not drawn
+    /// once `stop` is requested are left as they were (the caller then gives up).
     fn draw(
         &mut self,
         gaussians: &Gaussians,
@@ -561,6 +578,7 @@ impl Batch {
         splat: &Splat,
         units: &[Unit],
         len: usize,
+        stop: &Stop,
     ) {
         let (d, c) = (gaussians.n_features(), splat.color_dims.len());
         self.pixel.resize(len, OUTSIDE);
@@ -574,6 +592,9 @@ impl Batch {
             (pixel_rest, colour_rest) = (pixel_tail, colour_tail);
         }
         work.into_par_iter().for_each(|(unit, pixel, colour)| {
+            if stop.requested() {
+                return;
+            }
             specialise!(d, D => splat_unit::<D>(gaussians, unit, seed, splat, pixel, colour));
         });
     }
@@ -676,6 +697,7 @@ fn splat_unit<const D: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interrupt::Stop;
 
     fn full_2d() -> (Vec<f64>, Vec<f64>) {
         // Two components; L_1 = [[2, 0], [1, 0.5]] (its upper entry 99 must be ignored).
@@ -781,11 +803,11 @@ mod tests {
         let counts = [3, BLOCK + 2];
         let n = (3 + BLOCK + 2) as usize;
         let (mut x, mut labels) = (vec![0.0; 2 * n], vec![0i64; n]);
-        sample(&g, &counts, 9, &mut x, &mut labels).unwrap();
+        sample(&g, &counts, 9, &mut x, &mut labels, &Stop::new()).unwrap();
         assert_eq!(&labels[..4], &[0, 0, 0, 1]);
         assert!(labels[3..].iter().all(|&l| l == 1));
         let mut again = vec![0.0; 2 * n];
-        sample(&g, &counts, 9, &mut again, &mut labels).unwrap();
+        sample(&g, &counts, 9, &mut again, &mut labels, &Stop::new()).unwrap();
         assert_eq!(x, again);
         // The second block of component 1 is its own stream: it does not depend on the first.
         let mut rng = stream(9, SAMPLES, 1, 1);
@@ -799,7 +821,7 @@ mod tests {
         // Component 1's sample mean is near (10, −5): sd 2 and ~1.1 over 65538 samples.
         let m: f64 = x[6..].iter().step_by(2).sum::<f64>() / (BLOCK + 2) as f64;
         assert!((m - 10.0).abs() < 0.05, "{m}");
-        assert!(sample(&g, &counts, 9, &mut x[1..], &mut labels).is_err());
+        assert!(sample(&g, &counts, 9, &mut x[1..], &mut labels, &Stop::new()).is_err());
     }
 
     #[test]
@@ -825,7 +847,7 @@ mod tests {
         let n = counts.iter().sum::<u64>() as usize;
         let d = g.n_features();
         let (mut x, mut labels) = (vec![0.0; n * d], vec![0; n]);
-        sample(g, counts, seed, &mut x, &mut labels).unwrap();
+        sample(g, counts, seed, &mut x, &mut labels, &Stop::new()).unwrap();
         let (w, h, c) = (splat.columns.n, splat.rows.n, splat.color_dims.len());
         let (mut image, mut sums) = (vec![0i64; w * h], vec![0.0; w * h * c]);
         for row in x.chunks_exact(d) {
@@ -860,7 +882,16 @@ mod tests {
         };
         let (want_image, want_colours) = binned(&g, &counts, 5, &splat);
         let (mut image, mut colours) = (vec![7; 13 * 9], vec![0.0; 13 * 9 * 2]);
-        sample_image(&g, &counts, 5, &splat, &mut image, &mut colours).unwrap();
+        sample_image(
+            &g,
+            &counts,
+            5,
+            &splat,
+            &mut image,
+            &mut colours,
+            &Stop::new(),
+        )
+        .unwrap();
         assert_eq!(image, want_image);
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&colours), bits(&want_colours));
@@ -872,14 +903,25 @@ mod tests {
             ..splat
         };
         let mut only = vec![0; 13 * 9];
-        sample_image(&g, &counts, 5, &counts_only, &mut only, &mut []).unwrap();
+        sample_image(
+            &g,
+            &counts,
+            5,
+            &counts_only,
+            &mut only,
+            &mut [],
+            &Stop::new(),
+        )
+        .unwrap();
         assert_eq!(only, want_image);
 
         let bad = Splat {
             dims: [0, 3],
             ..splat
         };
-        assert!(sample_image(&g, &counts, 5, &bad, &mut image, &mut colours).is_err());
-        assert!(sample_image(&g, &counts, 5, &splat, &mut image, &mut []).is_err());
+        assert!(
+            sample_image(&g, &counts, 5, &bad, &mut image, &mut colours, &Stop::new()).is_err()
+        );
+        assert!(sample_image(&g, &counts, 5, &splat, &mut image, &mut [], &Stop::new()).is_err());
     }
 }

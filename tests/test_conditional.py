@@ -109,6 +109,58 @@ def test_grid_is_the_points_of_its_pixels(mixture, grid, data):
     assert_means_close(std, ref_std, STD_RTOL)
 
 
+@given(mixtures(n_features=(3, 12), n_components=(1, 12)), grids(), st.data())
+def test_grid_matches_points_and_reference_up_to_twelve_features(mixture, grid, data):
+    """Every number of remaining features (1 to 10: the fixed-size kernels up to 4, the
+    general one beyond), with and without standard deviations."""
+    given_dims = tuple(data.draw(st.permutations(range(mixture.n_features)))[:2])
+    m = mixture.n_features - 2
+    mean_only = gmmfast.conditional_mean_grid(mixture, grid, given=given_dims)
+    mean, std = gmmfast.conditional_mean_grid(mixture, grid, given=given_dims, return_std=True)
+    # The mean is computed the same way whether or not the std is asked for.
+    np.testing.assert_array_equal(mean_only, mean)
+    pts = grid.points()
+    pts_mean, pts_std = gmmfast.conditional_mean(mixture, pts, given=given_dims, return_std=True)
+    np.testing.assert_array_equal(
+        gmmfast.conditional_mean(mixture, pts, given=given_dims), pts_mean
+    )
+    assert_means_close(mean.reshape(-1, m), pts_mean, 1e-12)
+    assert_means_close(std.reshape(-1, m), pts_std, 1e-10)
+    ref_mean, ref_std = ref.conditional_mean_grid(mixture, grid, given=given_dims, return_std=True)
+    assert_means_close(mean, ref_mean)
+    assert_means_close(std, ref_std, STD_RTOL)
+
+
+@pytest.mark.parametrize("d", range(3, 13))
+def test_grid_std_for_any_number_of_remaining_features(d):
+    """The issue's reproduction: the general kernel (five or more remaining features) indexed
+    past its scratch space with return_std=True."""
+    m = gmmfast.Mixture(
+        [0.4, 0.6], [np.zeros(d), np.arange(d, dtype=float)], [np.eye(d), 2 * np.eye(d)]
+    )
+    grid = gmmfast.Grid(3, 2, (-1, 2), (0, 3))
+    mean, std = gmmfast.conditional_mean_grid(m, grid, return_std=True)
+    pts_mean, pts_std = gmmfast.conditional_mean(m, grid.points(), return_std=True)
+    assert_means_close(mean.reshape(-1, d - 2), pts_mean, 1e-12)
+    assert_means_close(std.reshape(-1, d - 2), pts_std, 1e-10)
+    one = gmmfast.Mixture([1.0], [[0.0] * d], [np.eye(d)])
+    _, std = gmmfast.conditional_mean_grid(one, gmmfast.Grid(2, 2), return_std=True)
+    np.testing.assert_array_equal(std, np.ones((2, 2, d - 2)))
+
+
+def test_dask_grid_std_with_many_remaining_features():
+    """The issue's other routes to the general kernel's panic: gmmfast.dask (and with it
+    render_to_zarr(method="mean", return_std=True))."""
+    pytest.importorskip("dask")
+    import gmmfast.dask
+
+    m = gmmfast.Mixture([1.0], [[0.0] * 7], [np.eye(7)])
+    grid = gmmfast.Grid(5, 3)
+    mean, std = gmmfast.dask.conditional_mean_grid(m, grid, return_std=True, chunks=2)
+    np.testing.assert_array_equal(mean.compute(scheduler="synchronous"), np.zeros((3, 5, 5)))
+    np.testing.assert_array_equal(std.compute(scheduler="synchronous"), np.ones((3, 5, 5)))
+
+
 @given(conditional_problems(n_components=(1, 16)))
 def test_condition_agrees_with_conditional_mean(problem):
     mixture, given_dims, X = problem

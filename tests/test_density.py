@@ -110,6 +110,23 @@ def test_grid_over_chosen_dims_is_the_marginal(mixture, grid, data):
     assert_labels_consistent(labels.ravel(), marginal, grid.points())
 
 
+@given(mixtures(n_features=(2, 12), n_components=(1, 12)), grids(), st.data(), st.booleans())
+def test_grid_kernels_match_the_reference_up_to_twelve_features(mixture, grid, data, rtol):
+    dims = tuple(data.draw(st.permutations(range(mixture.n_features)))[:2])
+    rtol = 1e-3 if rtol else 0.0
+    density = gmmfast.log_density_grid(mixture, grid, dims=dims, rtol=rtol)
+    expected = ref.log_density_grid(mixture, grid, dims=dims)
+    if rtol:
+        # (1 − rtol)·p ≤ p̂ ≤ p, plus the reference's rounding.
+        assert np.all(density <= expected + 1e-9 * (1 + np.abs(expected)))
+        assert np.all(density >= expected + np.log1p(-rtol) - 1e-9 * (1 + np.abs(expected)))
+    else:
+        assert_log_density_close(density, expected)
+    labels = gmmfast.label_grid(mixture, grid, dims=dims, rtol=rtol)
+    assert_labels_consistent(labels.ravel(), mixture.marginal(dims), grid.points())
+    np.testing.assert_array_equal(labels, gmmfast.label_grid(mixture, grid, dims=dims))
+
+
 @pytest.mark.parametrize(("cls", "kwargs"), FITTED)
 def test_two_feature_estimator_grid_equals_its_score_samples(cls, kwargs):
     rng = np.random.default_rng(3)

@@ -91,3 +91,24 @@ def test_kernels_work_in_a_forked_child_after_the_parent_used_them():
 
 def test_num_threads_is_positive():
     assert _core.num_threads() >= 1
+
+
+def test_an_absurd_thread_count_is_capped_and_the_pool_built_once():
+    """RAYON_NUM_THREADS=100000 used to spawn threads until the system refused, on every call
+    (about 40 s each); now the count is capped and the pool is built at the first call only."""
+    script = textwrap.dedent(
+        """
+        import time, numpy as np, gmmfast
+        from gmmfast import _core
+        m = gmmfast.Mixture([1.0], [[0.0, 0.0]], [1.0], "spherical")
+        start = time.perf_counter()
+        for _ in range(3):
+            value = gmmfast.score_samples(m, np.zeros((1000, 2)))
+        print(_core.num_threads(), time.perf_counter() - start, value[0] == -np.log(2 * np.pi))
+        """
+    )
+    threads, seconds, right = _subprocess.run_with_threads(script, 100_000)
+    assert int(threads) == 256
+    assert right == "True"
+    # Building 256 threads takes milliseconds; generous for a loaded machine.
+    assert float(seconds) < 10

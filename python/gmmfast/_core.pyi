@@ -7,6 +7,11 @@ Grid kernels take the pixel centres of the whole grid (``xs``, ``ys``) and fill 
 ``out``'s shape whose first pixel is grid pixel ``origin`` = (row, column).
 The samplers take the means and the covariance factors of ``gmmfast._sampling`` instead, and a
 64-bit seed.
+
+Every array must be C-contiguous and of the dtype shown, every output writeable and not
+sharing memory with another argument: otherwise ``ValueError`` (layout, writeability) or
+``TypeError`` (dtype, number of dimensions). Ctrl-C stops a running kernel within a few
+milliseconds and raises ``KeyboardInterrupt``; the outputs are then incomplete.
 """
 
 from typing import final

@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 
-from ._validation import check_int, empty
+from ._validation import check_int, check_real, empty
 
 
 def _check_range(value, name: str, default: tuple) -> tuple:
     if value is None:
         return default
+    check_real(value, name)
     try:
         lo, hi = value
         lo, hi = float(lo), float(hi)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._canonical import COVARIANCE_TYPES, Canonical, gaussian_form, precision_cholesky
 from ._gaussian import regressions, responsibilities, weighted_log_prob
-from ._validation import check_dims, check_given, fitted_estimator
+from ._validation import check_dims, check_given, check_real, fitted_estimator
 
 # Relative asymmetry (largest |Σ − Σᵀ| over largest |Σ|) tolerated in a covariance matrix.
 # scikit-learn's fitted covariances are symmetric only to rounding, and its 'tied' covariance
@@ -38,6 +38,7 @@ def _weight_sum_tolerance(weights, n_components: int) -> float:
 
 
 def _as_float_array(value, name: str) -> np.ndarray:
+    check_real(value, name)
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -256,6 +257,7 @@ class Mixture:
         one gets weight 1.
         """
         given = check_given(given, self.n_features)
+        check_real(values, "values")
         values = np.asarray(values, dtype=np.float64)
         if values.shape != (len(given),):
             raise ValueError(

@@ -13,14 +13,43 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def check_real(value, name: str) -> None:
+    """``ValueError`` if ``value`` is or holds complex numbers, strings or bytes.
+
+    Converting to float64 would drop an imaginary part (with only a ``ComplexWarning``) or
+    parse text as numbers; scikit-learn refuses both in ``X``, and so do we, everywhere.
+    Anything NumPy cannot make an array of is left to the caller's own conversion.
+    """
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return
+    kind = array.dtype.kind
+    if kind == "O":
+        text = (str, bytes)
+        if any(isinstance(v, text) for v in array.flat):
+            kind = "U"
+        elif any(isinstance(v, (complex, np.complexfloating)) for v in array.flat):
+            kind = "c"
+    if kind == "c":
+        raise ValueError(f"{name} must be an array of real numbers, got complex values")
+    if kind in "USV":
+        raise ValueError(
+            f"{name} must be an array of numbers, got {array.dtype} values: could not convert "
+            "strings to float (text is not parsed; convert your data to numbers first)"
+        )
+
+
 def check_points(X, n_features: int, name: str = "X") -> np.ndarray:
     """Return ``X`` as a C-contiguous float64 array of shape (n_samples, n_features).
 
     Accepts lists, integer and float32 arrays, Fortran-ordered and non-contiguous arrays.
-    Raises ``ValueError`` for the wrong number of dimensions or features, NaN, inf or no rows.
+    Raises ``ValueError`` for the wrong number of dimensions or features, NaN, inf, no rows,
+    complex numbers or strings.
     """
     from sklearn.utils.validation import check_array  # here: ``import gmmfast`` stays quick
 
+    check_real(X, name)
     X = check_array(X, dtype=np.float64, order="C", input_name=name)
     if X.shape[1] != n_features:
         raise ValueError(
