@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from gmmfast import Mixture, _core
-from gmmfast._conditional import conditional_parts
+from gmmfast._conditional import kernel_regressions
+from gmmfast._gaussian import covariance_factors
 from gmmfast._model import marginal_form, scoring_form
-from gmmfast._sampling import covariance_factors
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +85,7 @@ def test_outputs_must_be_writeable_and_c_contiguous(components, planar, call, ma
 
 
 def test_conditional_and_sampling_outputs(mixture):
-    form = marginal_form(mixture, (0, 1), length=2)
-    comps = form.components()
-    regressions = conditional_parts(mixture, (0, 1)).regressions(comps)
+    comps, regressions = kernel_regressions(mixture, (0, 1))
     pts = np.zeros((4, 2))
     for bad in (read_only((4, 1)), np.zeros((4, 2))[:, :1]):
         with pytest.raises(ValueError, match=r"writeable|C-contiguous"):
@@ -100,7 +98,7 @@ def test_conditional_and_sampling_outputs(mixture):
         _core.conditional_mean_grid(
             comps, regressions, np.arange(3.0), np.arange(2.0), fortran((2, 3, 1))
         )
-    factors = covariance_factors(mixture)
+    factors = covariance_factors(mixture.covariances, mixture.covariance_type)
     counts = np.array([2, 2], dtype=np.uint64)
     args = (mixture.means, factors, mixture.covariance_type, counts, 0)
     with pytest.raises(ValueError, match="writeable"):
@@ -118,9 +116,7 @@ def test_the_same_array_twice_is_refused(mixture, components):
     x = np.zeros((4, 3))
     with pytest.raises(ValueError, match="share memory"):
         _core.score_samples(components, x, x.reshape(-1)[:4])
-    form = marginal_form(mixture, (0, 1), length=2)
-    comps = form.components()
-    regressions = conditional_parts(mixture, (0, 1)).regressions(comps)
+    comps, regressions = kernel_regressions(mixture, (0, 1))
     both = np.zeros((2, 3, 1))
     with pytest.raises(ValueError, match="share memory"):
         _core.conditional_mean_grid(comps, regressions, np.arange(3.0), np.arange(2.0), both, both)

@@ -177,3 +177,32 @@ def test_far_grids_go_to_the_nearest_component(mixture, t, width, height):
     if mixture.n_features >= 3:
         mean, std = gmmfast.conditional_mean_grid(mixture, grid, return_std=True)
         assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std))
+
+
+@given(
+    mixtures(n_features=(2, 5), n_components=(1, 12)),
+    st.sampled_from([1e160, 1e250]),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_reference_and_mixture_condition_rank_as_the_kernels_do(mixture, t, seed):
+    """The NumPy reference states the same far-away rule (its own scaled comparison), and
+    ``Mixture.condition``, which is built on it, weighs the components the same way."""
+    import gmmfast.reference as ref
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(8, mixture.n_features)) * t
+    ours, theirs = gmmfast.predict_proba(mixture, X), ref.predict_proba(mixture, X)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+    distances = scaled_distances(mixture, X / t, t)
+    assert_nearest(ref.predict(mixture, X), distances, t)
+    if mixture.n_features >= 3:
+        np.testing.assert_allclose(
+            gmmfast.conditional_mean(mixture, X[:, :2]),
+            ref.conditional_mean(mixture, X[:, :2]),
+            rtol=1e-9,
+        )
+        weights = mixture.condition((0, 1), X[0, :2]).weights
+        marginal = mixture.marginal((0, 1))
+        np.testing.assert_allclose(
+            weights, gmmfast.predict_proba(marginal, X[:1, :2])[0], atol=1e-15
+        )

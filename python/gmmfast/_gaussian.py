@@ -49,8 +49,41 @@ def weighted_log_prob(form: Canonical, X: np.ndarray) -> np.ndarray:
     for k in range(form.n_components):
         centred = X - form.means[k]
         y = row_products(centred, np.triu(form.prec_chol[k]))
-        out[:, k] = form.log_const[k] - 0.5 * row_sums(y * y)
+        with np.errstate(over="ignore"):  # beyond 1e154: −∞, ranked by ranking_log_prob
+            out[:, k] = form.log_const[k] - 0.5 * row_sums(y * y)
     return out
+
+
+def ranking_log_prob(form: Canonical, X: np.ndarray) -> np.ndarray:
+    """:func:`weighted_log_prob` for ranking the components (labels, responsibilities),
+    shape (n, K): the same, except at rows where every term is −∞ because every squared
+    distance overflowed (a point beyond 1e154 of unit-scale components). There the components
+    nearest in Mahalanobis terms get their ``log_const`` and the others −∞, so the nearest one
+    takes all the responsibility (exact ties share it by weight; a weight of 0 never wins), as
+    the kernels decide it. Distances are compared after scaling by a power of two, which
+    cannot overflow."""
+    X = np.asarray(X, dtype=np.float64)
+    log_prob = weighted_log_prob(form, X)
+    live = np.isfinite(form.log_const)
+    lost = ~np.any(log_prob > -np.inf, axis=1)
+    if not (live.any() and lost.any()):
+        return log_prob
+    points = X[lost]
+    y = np.stack(
+        [
+            row_products(points - form.means[k], np.triu(form.prec_chol[k]))
+            for k in live.nonzero()[0]
+        ],
+        axis=1,
+    )  # (lost rows, live components, d)
+    largest = np.abs(y).max(axis=(1, 2))
+    scale = np.ldexp(1.0, -np.frexp(largest)[1])  # 2^-e with largest < 2^e
+    distance = row_sums(np.square(y * scale[:, np.newaxis, np.newaxis]))
+    nearest = distance == distance.min(axis=1, keepdims=True)
+    ranked = np.full((points.shape[0], form.n_components), -np.inf)
+    ranked[:, live] = np.where(nearest, form.log_const[live], -np.inf)
+    log_prob[lost] = ranked
+    return log_prob
 
 
 def peak(log_prob: np.ndarray) -> tuple:

@@ -8,7 +8,7 @@ from typing import NoReturn
 import numpy as np
 
 from ._canonical import COVARIANCE_TYPES, Canonical, gaussian_form, precision_cholesky
-from ._gaussian import regressions, responsibilities, weighted_log_prob
+from ._gaussian import ranking_log_prob, regressions, responsibilities
 from ._validation import check_dims, check_given, check_real, fitted_estimator
 
 # Relative asymmetry (largest |Σ − Σᵀ| over largest |Σ|) tolerated in a covariance matrix.
@@ -267,7 +267,7 @@ class Mixture:
             raise ValueError(f"values must be finite, got {values}")
         reg = regressions(self._means, self._covariances, self._covariance_type, given)
         marginal = canonical_form(self.marginal(given))
-        weights = responsibilities(weighted_log_prob(marginal, values[np.newaxis]))[0]
+        weights = responsibilities(ranking_log_prob(marginal, values[np.newaxis]))[0]
         centred = values - marginal.means
         means = reg.means_rest + np.einsum("kmg,kg->km", reg.gain, centred)
         return Mixture(weights, means, reg.cond_cov, self._covariance_type)

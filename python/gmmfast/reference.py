@@ -27,6 +27,7 @@ from ._gaussian import (
     covariance_factors,
     log_sum_exp,
     peak,
+    ranking_log_prob,
     regressions,
     responsibilities,
     row_products,
@@ -79,7 +80,7 @@ def predict_proba(model: ModelLike, X, chunk_size: int = DEFAULT_CHUNK) -> np.nd
     X = check_points(X, form.n_features)
     out = np.empty((X.shape[0], form.n_components))
     for rows in _chunks(X.shape[0], chunk_size):
-        out[rows] = responsibilities(weighted_log_prob(form, X[rows]))
+        out[rows] = responsibilities(ranking_log_prob(form, X[rows]))
     return out
 
 
@@ -89,7 +90,7 @@ def predict(model: ModelLike, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
     X = check_points(X, form.n_features)
     out = np.empty(X.shape[0], dtype=np.int64)
     for rows in _chunks(X.shape[0], chunk_size):
-        out[rows] = peak(weighted_log_prob(form, X[rows]))[1]
+        out[rows] = peak(ranking_log_prob(form, X[rows]))[1]
     return out
 
 
@@ -121,7 +122,7 @@ def label_grid(
     form = marginal_form(model, dims, length=2)
     out = np.empty(grid.shape, dtype=np.int64)
     for rows, pts in _grid_rows(grid, chunk_size):
-        out[rows] = peak(weighted_log_prob(form, pts))[1].reshape(-1, grid.width)
+        out[rows] = peak(ranking_log_prob(form, pts))[1].reshape(-1, grid.width)
     return out
 
 
@@ -134,12 +135,15 @@ def conditional_moments(marginal, reg: Regressions, X: np.ndarray) -> tuple:
     responsibilities of the marginal over the given features and m_k(x) = μ_r,k + G_k (x − μ_g,k).
     Memory: n × K × m.
     """
-    resp = responsibilities(weighted_log_prob(marginal, X))
+    resp = responsibilities(ranking_log_prob(marginal, X))
     centred = X[:, np.newaxis, :] - marginal.means[np.newaxis]
     comp_means = reg.means_rest[np.newaxis] + np.einsum("kmg,nkg->nkm", reg.gain, centred)
     mean = np.einsum("nk,nkm->nm", resp, comp_means)
-    deviation = comp_means - mean[:, np.newaxis, :]
-    var = np.einsum("nk,nkm->nm", resp, reg.cond_var[np.newaxis] + deviation**2)
+    # Components without responsibility add nothing, not 0·∞ = NaN far away, where their
+    # regressions may be 1e250 from the result.
+    deviation = np.where(resp[:, :, np.newaxis] > 0, comp_means - mean[:, np.newaxis, :], 0.0)
+    with np.errstate(over="ignore"):
+        var = np.einsum("nk,nkm->nm", resp, reg.cond_var[np.newaxis] + deviation**2)
     return mean, np.sqrt(var)
 
 
