@@ -400,6 +400,9 @@ def test_an_interrupted_zarr_render_leaves_nothing(work):
         [sys.executable, "-m", "gmmfast", "render", "good.npz", "--size", "200000x200000",
          "--chunks", "512", "--zarr", "big.zarr"],
         cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # SIGINT as at a terminal, even where this test runs as a background job (which
+        # ignores it, and the child would inherit that).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
 
     def blocks_written() -> bool:
@@ -410,10 +413,15 @@ def test_an_interrupted_zarr_render_leaves_nothing(work):
                         return True
         return False
 
-    deadline = time.monotonic() + 60
-    while not blocks_written() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert blocks_written(), "no block was written in 60 s"
+    try:
+        deadline = time.monotonic() + 60
+        while not blocks_written() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert blocks_written(), "no block was written in 60 s"
+    except BaseException:
+        process.kill()  # a render of hours must not outlive a failed test
+        process.communicate()
+        raise
     time.sleep(0.3)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)

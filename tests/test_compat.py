@@ -92,3 +92,12 @@ def test_the_command_line_starts_without_scikit_learn(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert "LOADED []" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("X", [[], [[]], [1.0, 2.0], np.zeros((0, 2))])
+@pytest.mark.parametrize("name", SCORING)
+def test_malformed_data_is_a_value_error_before_the_names_are_checked(named, name, X):
+    # scikit-learn's feature-name check assumes a 2-D X (an IndexError on []): shape first.
+    est, _ = named
+    with pytest.raises(ValueError, match="Expected 2D array|0 feature|0 sample"):
+        getattr(gmmfast, name)(est, X)

@@ -19,6 +19,9 @@ LIMIT_SECONDS = 1.5
 
 PRELUDE = """
 import os, signal, threading, time
+# Python installs its KeyboardInterrupt handler only where SIGINT is not ignored at start, and a
+# job started in the background by a non-interactive shell (a CI runner, nohup) ignores it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import numpy as np
 import gmmfast
 

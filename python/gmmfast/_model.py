@@ -73,17 +73,19 @@ def check_model_points(model: ModelLike, X, n_features: int) -> tuple:
     either way and a float32 result is rounded once at the end.
     """
     out_dtype: np.dtype = np.dtype(np.float64)
-    if not isinstance(model, Mixture):
-        estimator = fitted_estimator(model)
-        _check_feature_names(estimator, X)
-        in_dtype = _input_dtype(X)
-        if (
-            estimator.means_.dtype == np.float32
-            and in_dtype is not None
-            and in_dtype in (np.float32, np.float16)
-        ):
-            out_dtype = np.dtype(np.float32)
-    return check_points(X, n_features), out_dtype
+    if isinstance(model, Mixture):
+        return check_points(X, n_features), out_dtype
+    estimator = fitted_estimator(model)
+    points = check_points(X, n_features)  # shape first: the names check needs a 2-D X
+    _check_feature_names(estimator, X)
+    in_dtype = _input_dtype(X)
+    if (
+        estimator.means_.dtype == np.float32
+        and in_dtype is not None
+        and in_dtype in (np.float32, np.float16)
+    ):
+        out_dtype = np.dtype(np.float32)
+    return points, out_dtype
 
 
 def as_mixture(model: ModelLike) -> Mixture:
