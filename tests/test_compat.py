@@ -99,5 +99,5 @@ def test_the_command_line_starts_without_scikit_learn(tmp_path):
 def test_malformed_data_is_a_value_error_before_the_names_are_checked(named, name, X):
     # scikit-learn's feature-name check assumes a 2-D X (an IndexError on []): shape first.
     est, _ = named
-    with pytest.raises(ValueError, match="Expected 2D array|0 feature|0 sample"):
+    with pytest.raises(ValueError, match=r"Expected 2D array|0 feature|0 sample"):
         getattr(gmmfast, name)(est, X)
