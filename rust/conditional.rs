@@ -5,7 +5,7 @@
 //! (the responsibilities of the marginal over g), mean m_k(x_g) = μ_r,k + G_k (x_g − μ_g,k)
 //! with the regression gain G_k = Σ_rg,k Σ_gg,k⁻¹, and covariance C_k = Σ_rr,k − G_k Σ_gr,k.
 //! Python precomputes G_k and diag(C_k); the marginal over g comes as an ordinary canonical
-//! [`Mixture`] (or [`Planar`] for a pixel grid), whose log-densities the drivers evaluate.
+//! [`Components`] (or [`Planar`] for a pixel grid), whose log-densities the drivers evaluate.
 //!
 //! Per point, with w_k = exp(l_k − max_j l_j) and W = Σ_k w_k:
 //!
@@ -31,7 +31,7 @@ use crate::evaluate::{for_each_pixel, for_each_point, Reducer, Row, Store, LANES
 use crate::fastmath::weights_into;
 use crate::grid::{Axes, Window};
 use crate::interrupt::Stop;
-use crate::mixture::{Mixture, Planar};
+use crate::mixture::{Components, Planar};
 
 /// Each component's linear regression of the remaining features on the given ones.
 #[derive(Debug, Clone)]
@@ -298,7 +298,7 @@ fn wide_std(reg: &Regression, scratch: &mut Scratch, total: f64) {
 /// rtol of the total together, so the mean moves by at most rtol times the distance from the
 /// skipped components' regressions to the result.
 pub fn conditional_mean_points(
-    marginal: &Mixture,
+    marginal: &Components,
     reg: &Regression,
     x: &[f64],
     rtol: f64,
@@ -638,7 +638,7 @@ mod tests {
     fn one_component_is_linear_regression() {
         let rho: f64 = 0.6;
         // Marginal of x₀: N(0, 1), U = 1.
-        let marginal = Mixture::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
+        let marginal = Components::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
         let reg = Regression::new(
             1,
             1,
@@ -665,7 +665,8 @@ mod tests {
     #[test]
     fn far_from_everything_the_nearest_component_decides() {
         // Two components of the given feature at 0 and 10, constant regressions 1 and 2.
-        let marginal = Mixture::new(2, 1, vec![0.0, 0.0], vec![0.0, 10.0], vec![1.0, 1.0]).unwrap();
+        let marginal =
+            Components::new(2, 1, vec![0.0, 0.0], vec![0.0, 10.0], vec![1.0, 1.0]).unwrap();
         let reg = Regression::new(
             2,
             1,
@@ -690,7 +691,7 @@ mod tests {
 
     #[test]
     fn grid_equals_points_and_std_is_optional() {
-        let marginal = Mixture::new(
+        let marginal = Components::new(
             2,
             2,
             vec![-1.0, -2.0],
@@ -761,7 +762,7 @@ mod tests {
         assert!(Regression::new(1, 1, 1, vec![0.0], vec![0.0], vec![0.0, 1.0], vec![1.0]).is_err());
         let reg =
             Regression::new(1, 2, 1, vec![0.0; 2], vec![0.0], vec![0.0; 2], vec![1.0]).unwrap();
-        let marginal = Mixture::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
+        let marginal = Components::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
         let mut out = [0.0];
         assert!(conditional_mean_points(
             &marginal,
@@ -780,7 +781,7 @@ mod tests {
     #[test]
     fn grid_with_many_remaining_features_equals_points() {
         for m in [5usize, 6, 9] {
-            let marginal = Mixture::new(
+            let marginal = Components::new(
                 2,
                 2,
                 vec![-1.0, -2.0],

@@ -43,7 +43,7 @@ use crate::error::KernelError;
 use crate::evaluate::Store;
 use crate::grid::{Axes, Window};
 use crate::interrupt::Stop;
-use crate::mixture::{Mixture, Planar};
+use crate::mixture::Planar;
 use crate::sample::{Cells, CovarianceType, Gaussians, Splat};
 
 impl From<KernelError> for PyErr {
@@ -148,7 +148,7 @@ fn contiguous_mut<'a, T: Element, D: Dimension>(
 /// U (K, d, d), validated, and handed to every kernel call.
 #[pyclass(frozen, module = "gmmfast._core", name = "Components")]
 struct Components {
-    mixture: Mixture,
+    mixture: mixture::Components,
     /// The same as a structure of arrays, for mixtures over two features (pixel grids).
     planar: Option<Planar>,
 }
@@ -168,7 +168,7 @@ impl Components {
                 "prec_chol must have shape ({k}, {d}, {d}) to match means, got {u:?}"
             )));
         }
-        let mixture = Mixture::new(
+        let mixture = mixture::Components::new(
             k,
             d,
             contiguous("log_const", &log_const)?.to_vec(),
