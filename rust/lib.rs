@@ -25,6 +25,7 @@ pub mod interrupt;
 pub mod mixture;
 pub mod pool;
 pub mod sample;
+pub mod specialise;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -41,10 +42,10 @@ use crate::conditional::Regression;
 use crate::cull::Culling;
 use crate::error::KernelError;
 use crate::evaluate::Store;
-use crate::grid::{Axes, Window};
+use crate::grid::{Axes, Cells, Window};
 use crate::interrupt::Stop;
 use crate::mixture::Planar;
-use crate::sample::{Cells, CovarianceType, Gaussians, Splat};
+use crate::sample::{CovarianceType, Gaussians, Splat};
 
 impl From<KernelError> for PyErr {
     fn from(err: KernelError) -> PyErr {
@@ -650,7 +651,7 @@ fn sample_points(
 /// Draws the samples of `counts` as `sample` does and bins features `dims` into image
 /// (height, width); with `colours` (height, width, len(color_dims)), the mean of the
 /// `color_dims` features per pixel. `x_cells` and `y_cells` are (start, scale) of the columns
-/// and rows (see `sample::Cells`).
+/// and rows (see `grid::Cells`).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn sample_image(
