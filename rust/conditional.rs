@@ -32,6 +32,7 @@ use crate::fastmath::weights_into;
 use crate::grid::{Axes, Window};
 use crate::interrupt::Stop;
 use crate::mixture::{Components, Planar};
+use crate::specialise::{fixed, specialise};
 
 /// Each component's linear regression of the remaining features on the given ones.
 #[derive(Debug, Clone)]
@@ -340,7 +341,7 @@ struct GridScratch {
     /// One pixel's log-densities and weights (relative to its largest), one per candidate.
     l: Vec<f64>,
     w: Vec<f64>,
-    /// Scratch of [`pixel_moments_dyn`] (more than four remaining features).
+    /// Accumulators of [`pixel_moments`] where they do not fit on its stack.
     scratch: Vec<f64>,
 }
 
@@ -437,65 +438,78 @@ impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
             };
             // The colour case (m = 3) and its neighbours get fixed-size accumulators that
             // stay in registers; the arithmetic and its order are the same in every branch.
-            let w = &st.w;
-            match m {
-                1 => pixel_moments::<1, 3, T>(w, &st.rows, dx, dy, out, spread),
-                2 => pixel_moments::<2, 6, T>(w, &st.rows, dx, dy, out, spread),
-                3 => pixel_moments::<3, 9, T>(w, &st.rows, dx, dy, out, spread),
-                4 => pixel_moments::<4, 12, T>(w, &st.rows, dx, dy, out, spread),
-                _ => pixel_moments_dyn(w, &st.rows, m, dx, dy, &mut st.scratch, out, spread),
-            }
+            let (w, rows, scratch) = (&st.w, &st.rows, &mut st.scratch);
+            specialise!(m, M => pixel_moments::<M, T>(w, rows, m, dx, dy, scratch, out, spread));
         }
     }
 }
 
+/// Remaining features up to which [`pixel_moments`] keeps its accumulators on the stack.
+const STACK_REST: usize = 8;
+
 /// The conditional mean (and, if `std` is not empty, standard deviation) of one pixel at
 /// offset (dx, dy) from its sub-tile's centre, from its weights `w` and the candidates'
-/// `rows` (see [`GridScratch::rows`]); `M` remaining features, `L` = 3M accumulators.
+/// `rows` (see [`GridScratch::rows`]).
+///
+/// `M` is the number `m` of remaining features, or 0 for any m (see [`specialise!`]): with `M`
+/// fixed its 5M accumulators (3M for the weighted rows, M for the mean, M for the second
+/// moments) live on the stack and its loops have a known length; with `M` = 0 they live in
+/// `scratch`. The arithmetic and its order are the same either way.
 #[inline(always)]
-fn pixel_moments<const M: usize, const L: usize, T: Store>(
+#[allow(clippy::too_many_arguments)]
+fn pixel_moments<const M: usize, T: Store>(
     w: &[f64],
     rows: &[f64],
+    m: usize,
     dx: f64,
     dy: f64,
+    scratch: &mut Vec<f64>,
     mean: &mut [T],
     std: &mut [T],
 ) {
-    let mut acc = [0.0; L];
+    let m = fixed::<M>(m);
+    let mut stack = [0.0; 5 * STACK_REST];
+    let buffer: &mut [f64] = if M == 0 || m > STACK_REST {
+        scratch.clear();
+        scratch.resize(5 * m, 0.0);
+        scratch
+    } else {
+        &mut stack[..5 * m]
+    };
+    let (acc, rest) = buffer.split_at_mut(3 * m);
+    let (mu, second) = rest.split_at_mut(m);
     let mut total = 0.0;
-    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * M)) {
+    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * m)) {
         total += wk;
-        for (a, &v) in acc.iter_mut().zip(&coeffs[..L]) {
+        for (a, &v) in acc.iter_mut().zip(&coeffs[..3 * m]) {
             *a += wk * v;
         }
     }
-    let mut mu = [0.0; M];
-    for j in 0..M {
-        mu[j] = (acc[j] + dx * acc[M + j] + dy * acc[2 * M + j]) / total;
+    for j in 0..m {
+        mu[j] = (acc[j] + dx * acc[m + j] + dy * acc[2 * m + j]) / total;
         mean[j] = T::store(mu[j]);
     }
     if std.is_empty() {
         if mu.iter().any(|v| v.is_nan()) {
-            pixel_moments_cold(w, rows, M, dx, dy, mean, std);
+            pixel_moments_cold(w, rows, m, dx, dy, mean, std);
         }
         return;
     }
-    let mut second = [0.0; M];
-    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * M)) {
-        for j in 0..M {
-            let mean_k = coeffs[j] + coeffs[M + j] * dx + coeffs[2 * M + j] * dy;
+    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * m)) {
+        for j in 0..m {
+            let mean_k = coeffs[j] + coeffs[m + j] * dx + coeffs[2 * m + j] * dy;
             let dev = mean_k - mu[j];
-            second[j] += wk * (coeffs[3 * M + j] + dev * dev);
+            second[j] += wk * (coeffs[3 * m + j] + dev * dev);
         }
     }
     let mut overflow = false;
-    for j in 0..M {
+    for j in 0..m {
         let var = second[j] / total;
         overflow |= !var.is_finite();
         std[j] = T::store(var.sqrt());
     }
     if overflow {
-        pixel_moments_cold(w, rows, M, dx, dy, mean, std);
+        pixel_moments_cold(w, rows, m, dx, dy, mean, std);
     }
 }
 
@@ -536,58 +550,6 @@ fn pixel_moments_cold<T: Store>(
             })
             .sum();
         std[j] = T::store(scale * (second / total).sqrt());
-    }
-}
-
-/// [`pixel_moments`] for any number `m` of remaining features; `scratch` holds its 5m
-/// accumulators: 3m for the weighted rows, m for the mean and m for the second moments.
-#[allow(clippy::too_many_arguments)]
-fn pixel_moments_dyn<T: Store>(
-    w: &[f64],
-    rows: &[f64],
-    m: usize,
-    dx: f64,
-    dy: f64,
-    scratch: &mut Vec<f64>,
-    mean: &mut [T],
-    std: &mut [T],
-) {
-    scratch.clear();
-    scratch.resize(5 * m, 0.0);
-    let (acc, rest) = scratch.split_at_mut(3 * m);
-    let (mu, second) = rest.split_at_mut(m);
-    let mut total = 0.0;
-    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * m)) {
-        total += wk;
-        for (a, &v) in acc.iter_mut().zip(&coeffs[..3 * m]) {
-            *a += wk * v;
-        }
-    }
-    for j in 0..m {
-        mu[j] = (acc[j] + dx * acc[m + j] + dy * acc[2 * m + j]) / total;
-        mean[j] = T::store(mu[j]);
-    }
-    if std.is_empty() {
-        if mu.iter().any(|v| v.is_nan()) {
-            pixel_moments_cold(w, rows, m, dx, dy, mean, std);
-        }
-        return;
-    }
-    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * m)) {
-        for j in 0..m {
-            let mean_k = coeffs[j] + coeffs[m + j] * dx + coeffs[2 * m + j] * dy;
-            let dev = mean_k - mu[j];
-            second[j] += wk * (coeffs[3 * m + j] + dev * dev);
-        }
-    }
-    let mut overflow = false;
-    for j in 0..m {
-        let var = second[j] / total;
-        overflow |= !var.is_finite();
-        std[j] = T::store(var.sqrt());
-    }
-    if overflow {
-        pixel_moments_cold(w, rows, m, dx, dy, mean, std);
     }
 }
 
