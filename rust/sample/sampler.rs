@@ -88,6 +88,16 @@ impl CovarianceType {
         }
     }
 
+    /// scikit-learn's name of this covariance type.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Tied => "tied",
+            Self::Diag => "diag",
+            Self::Spherical => "spherical",
+        }
+    }
+
     /// Shape of the factors of K components over d features.
     pub fn factor_shape(self, k: usize, d: usize) -> Vec<usize> {
         match self {
@@ -100,25 +110,25 @@ impl CovarianceType {
 }
 
 /// The components of a mixture as samplers: means and covariance factors.
-#[derive(Debug, Clone, Copy)]
-pub struct Gaussians<'a> {
+#[derive(Debug, Clone)]
+pub struct Gaussians {
     n_components: usize,
     n_features: usize,
     /// μ_k, (K, d) row-major.
-    means: &'a [f64],
+    means: Vec<f64>,
     covariance_type: CovarianceType,
     /// See [`CovarianceType`] for the layout.
-    factors: &'a [f64],
+    factors: Vec<f64>,
 }
 
-impl<'a> Gaussians<'a> {
+impl Gaussians {
     /// Checks lengths and values: means and (the used part of) the factors must be finite.
     pub fn new(
         n_components: usize,
         n_features: usize,
-        means: &'a [f64],
+        means: Vec<f64>,
         covariance_type: CovarianceType,
-        factors: &'a [f64],
+        factors: Vec<f64>,
     ) -> Result<Self, KernelError> {
         let (k, d) = (n_components, n_features);
         if k == 0 || d == 0 {
@@ -167,6 +177,10 @@ impl<'a> Gaussians<'a> {
 
     pub fn n_features(&self) -> usize {
         self.n_features
+    }
+
+    pub fn covariance_type(&self) -> CovarianceType {
+        self.covariance_type
     }
 
     /// Feature `f` of the sample of component `k` whose standard normal vector is `z` (len d):
@@ -303,38 +317,68 @@ mod tests {
     #[test]
     fn features_follow_the_factors() {
         let (means, factors) = full_2d();
-        let g = Gaussians::new(2, 2, &means, CovarianceType::Full, &factors).unwrap();
+        let g =
+            Gaussians::new(2, 2, means.to_vec(), CovarianceType::Full, factors.to_vec()).unwrap();
         let z = [1.0, -2.0];
         assert_eq!(g.feature(1, 0, &z), 10.0 + 2.0);
         assert_eq!(g.feature(1, 1, &z), -5.0 + (1.0 - 1.0));
-        let tied = Gaussians::new(2, 2, &means, CovarianceType::Tied, &factors[4..]).unwrap();
+        let tied = Gaussians::new(
+            2,
+            2,
+            means.to_vec(),
+            CovarianceType::Tied,
+            factors[4..].to_vec(),
+        )
+        .unwrap();
         assert_eq!(tied.feature(0, 1, &z), 0.0);
         let sd = [1.0, 2.0, 3.0, 4.0];
-        let diag = Gaussians::new(2, 2, &means, CovarianceType::Diag, &sd).unwrap();
+        let diag = Gaussians::new(2, 2, means.to_vec(), CovarianceType::Diag, sd.to_vec()).unwrap();
         assert_eq!(diag.feature(1, 1, &z), -5.0 - 8.0);
-        let sph = Gaussians::new(2, 2, &means, CovarianceType::Spherical, &sd[..2]).unwrap();
+        let sph = Gaussians::new(
+            2,
+            2,
+            means.to_vec(),
+            CovarianceType::Spherical,
+            sd[..2].to_vec(),
+        )
+        .unwrap();
         assert_eq!(sph.feature(1, 0, &z), 12.0);
     }
 
     #[test]
     fn bad_mixtures_are_errors() {
         let (means, factors) = full_2d();
-        assert!(Gaussians::new(2, 2, &means, CovarianceType::Full, &factors[..4]).is_err());
-        assert!(Gaussians::new(2, 2, &means[..2], CovarianceType::Full, &factors).is_err());
-        assert!(Gaussians::new(0, 2, &[], CovarianceType::Full, &[]).is_err());
+        assert!(Gaussians::new(
+            2,
+            2,
+            means.to_vec(),
+            CovarianceType::Full,
+            factors[..4].to_vec()
+        )
+        .is_err());
+        assert!(Gaussians::new(
+            2,
+            2,
+            means[..2].to_vec(),
+            CovarianceType::Full,
+            factors.to_vec()
+        )
+        .is_err());
+        assert!(Gaussians::new(0, 2, vec![], CovarianceType::Full, vec![]).is_err());
         let mut nan = factors.clone();
         nan[6] = f64::NAN;
-        assert!(Gaussians::new(2, 2, &means, CovarianceType::Full, &nan).is_err());
+        assert!(Gaussians::new(2, 2, means.to_vec(), CovarianceType::Full, nan.to_vec()).is_err());
         nan[6] = 1.0;
         nan[1] = f64::NAN; // upper triangle: never read
-        assert!(Gaussians::new(2, 2, &means, CovarianceType::Full, &nan).is_ok());
+        assert!(Gaussians::new(2, 2, means.to_vec(), CovarianceType::Full, nan.to_vec()).is_ok());
         assert!(CovarianceType::parse("Full").is_err());
     }
 
     #[test]
     fn samples_are_grouped_and_reproducible() {
         let (means, factors) = full_2d();
-        let g = Gaussians::new(2, 2, &means, CovarianceType::Full, &factors).unwrap();
+        let g =
+            Gaussians::new(2, 2, means.to_vec(), CovarianceType::Full, factors.to_vec()).unwrap();
         let counts = [3, BLOCK + 2];
         let n = (3 + BLOCK + 2) as usize;
         let (mut x, mut labels) = (vec![0.0; 2 * n], vec![0i64; n]);

@@ -290,7 +290,7 @@ mod tests {
     fn sample_image_bins_exactly_what_sample_draws() {
         let means = [0.0, 0.0, 1.0, 3.0, 2.0, -1.0];
         let sd = [1.0, 2.0, 0.5, 3.0, 1.0, 1.0];
-        let g = Gaussians::new(2, 3, &means, CovarianceType::Diag, &sd).unwrap();
+        let g = Gaussians::new(2, 3, means.to_vec(), CovarianceType::Diag, sd.to_vec()).unwrap();
         let counts = [BLOCK + 11, 2 * BLOCK + 1];
         let splat = Splat {
             dims: [2, 0],
