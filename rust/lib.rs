@@ -2,7 +2,7 @@
 //!
 //! This file only declares the modules and registers the bindings. The kernels (everything
 //! but `bindings/`) are plain Rust over slices and know nothing of Python; `bindings/` holds
-//! all the PyO3 code, one file per kernel family (see [`bindings`]).
+//! all the PyO3 code, one file per kernel family (see `bindings/mod.rs`).
 
 mod bindings;
 pub mod conditional;

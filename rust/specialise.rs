@@ -1,6 +1,6 @@
 //! Specialising a loop on a small dimension: one helper for every kernel family.
 //!
-//! [`specialise!`] runs its body with a constant equal to a run-time dimension for the usual
+//! `specialise!` runs its body with a constant equal to a run-time dimension for the usual
 //! values 1 to 8, so that loops over features have a known length and unroll (and small
 //! accumulators stay in registers), and with the constant 0 above, where [`fixed`] reads the
 //! length at run time instead. Specialisation only changes the speed: a specialised function

@@ -30,7 +30,7 @@ pub struct Splat<'a> {
     pub rows: Cells,
 }
 
-/// Draws the samples of `counts` exactly as [`sample`] does (same seed, same numbers) and bins
+/// Draws the samples of `counts` exactly as [`super::sample`] does (same seed, same numbers) and bins
 /// them into pixels instead of returning them.
 ///
 /// `image` (height × width) receives the number of samples in each pixel; `colours`
