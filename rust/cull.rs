@@ -169,10 +169,10 @@ pub fn select(p: &Planar, among: &[usize], rect: &Rect, culling: &Culling) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mixture::Mixture;
+    use crate::mixture::Components;
 
     fn planar(c: &[f64], means: &[f64], u: &[f64]) -> Planar {
-        Mixture::new(c.len(), 2, c.to_vec(), means.to_vec(), u.to_vec())
+        Components::new(c.len(), 2, c.to_vec(), means.to_vec(), u.to_vec())
             .unwrap()
             .planar()
             .unwrap()

@@ -24,7 +24,7 @@ use crate::evaluate::{for_each_pixel, for_each_point, lane_peaks, Reducer, Row, 
 use crate::fastmath::{exp_neg, weights_into};
 use crate::grid::{Axes, Window};
 use crate::interrupt::Stop;
-use crate::mixture::{Mixture, Planar};
+use crate::mixture::{Components, Planar};
 
 /// exp(−37) ≈ 8.5e−17 < 2⁻⁵³ ≈ 1.1e−16: a term this small cannot change a sum ≥ 1.
 pub const NEGLIGIBLE: f64 = -37.0;
@@ -111,7 +111,7 @@ fn responsibilities(l: &[f64], out: &mut [f64], w: &mut Vec<f64>) {
 
 /// log p(x) for every row of `x` (n × d) into `out` (n,): scikit-learn's `score_samples`.
 pub fn score_points(
-    mixture: &Mixture,
+    mixture: &Components,
     x: &[f64],
     out: &mut [f64],
     stop: &Stop,
@@ -137,7 +137,7 @@ pub fn score_points(
 
 /// Responsibilities for every row of `x` into `out` (n × K): scikit-learn's `predict_proba`.
 pub fn predict_proba_points(
-    mixture: &Mixture,
+    mixture: &Components,
     x: &[f64],
     out: &mut [f64],
     stop: &Stop,
@@ -151,7 +151,7 @@ pub fn predict_proba_points(
 
 /// The first most responsible component for every row of `x` into `out` (n,): `predict`.
 pub fn predict_points(
-    mixture: &Mixture,
+    mixture: &Components,
     x: &[f64],
     out: &mut [i64],
     stop: &Stop,
@@ -388,7 +388,7 @@ mod tests {
 
     #[test]
     fn grid_and_point_kernels_agree() {
-        let m = Mixture::new(
+        let m = Components::new(
             3,
             2,
             vec![-1.0, -0.5, -2.0],
@@ -426,7 +426,7 @@ mod tests {
         // Equal weights, Σ_0 = I at the origin, Σ_1 = 100 I at (10, 0).
         let c0 = -f64::ln(2.0 * std::f64::consts::PI) + f64::ln(0.5);
         let c1 = c0 + 2.0 * f64::ln(0.1);
-        let m = Mixture::new(
+        let m = Components::new(
             2,
             2,
             vec![c0, c1],
@@ -447,7 +447,7 @@ mod tests {
 
     #[test]
     fn rejects_mismatched_lengths() {
-        let m = Mixture::new(1, 2, vec![0.0], vec![0.0; 2], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+        let m = Components::new(1, 2, vec![0.0], vec![0.0; 2], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
         assert!(score_points(&m, &[0.0; 3], &mut [0.0], &Stop::new()).is_err());
         assert!(score_points(&m, &[0.0; 4], &mut [0.0], &Stop::new()).is_err());
         assert!(predict_proba_points(&m, &[0.0; 2], &mut [0.0; 2], &Stop::new()).is_err());
@@ -455,7 +455,7 @@ mod tests {
 
     #[test]
     fn a_requested_stop_interrupts_every_driver() {
-        let m = Mixture::new(1, 2, vec![0.0], vec![0.0; 2], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+        let m = Components::new(1, 2, vec![0.0], vec![0.0; 2], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
         let stop = Stop::new();
         stop.request();
         let x = vec![0.0; 2 * 1000];

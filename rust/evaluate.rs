@@ -14,7 +14,7 @@ use crate::cull::{select, Culling};
 use crate::error::{check_len, KernelError};
 use crate::grid::{for_each_tile, optional_chunks, Axes, BandView, Block, Window, SUBTILE};
 use crate::interrupt::Stop;
-use crate::mixture::{Mixture, Planar};
+use crate::mixture::{Components, Planar};
 
 /// Points per parallel work item.
 const POINT_CHUNK: usize = 256;
@@ -25,7 +25,7 @@ const POINT_CHUNK: usize = 256;
 /// `state` is scratch space made by `init` once per work item, not per point.
 ///
 /// Where no log-density is above −∞ (every squared distance overflowed), `overflow` is true
-/// and `l` holds [`Mixture::nearest_log_probs`] instead: the nearest components' constants,
+/// and `l` holds [`Components::nearest_log_probs`] instead: the nearest components' constants,
 /// −∞ elsewhere. The check costs one comparison per point (the first value is almost always
 /// finite); the rewrite is the cold path.
 ///
@@ -33,7 +33,7 @@ const POINT_CHUNK: usize = 256;
 /// [`KernelError::Interrupted`].
 #[allow(clippy::too_many_arguments)]
 pub fn for_each_point<T, S, I, F>(
-    mixture: &Mixture,
+    mixture: &Components,
     x: &[f64],
     per_point: usize,
     out: &mut [T],

@@ -284,6 +284,44 @@ impl<'a, T> BandView<'a, T> {
     }
 }
 
+/// The cells of one side of a grid: pixel `floor((v − start)·scale + ½)` when that lies in
+/// `[0, n)`, none otherwise.
+///
+/// Python chooses `start` and `scale` (the first pixel centre and 1 / pixel spacing, sign
+/// included) and its NumPy reference evaluates the same expression, so both bin every sample
+/// into the same pixel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cells {
+    pub start: f64,
+    pub scale: f64,
+    pub n: usize,
+}
+
+impl Cells {
+    /// Checks that `start` is finite and `scale` finite and non-zero.
+    pub fn new(start: f64, scale: f64, n: usize) -> Result<Self, KernelError> {
+        if !(start.is_finite() && scale.is_finite() && scale != 0.0) {
+            return Err(KernelError::Value(format!(
+                "pixel cells need a finite start and a finite, non-zero scale, got start={start}, \
+                 scale={scale}"
+            )));
+        }
+        Ok(Self { start, scale, n })
+    }
+
+    /// The pixel whose cell holds `v`, if any (NaN falls in none).
+    #[inline]
+    pub fn index(&self, v: f64) -> Option<usize> {
+        let u = (v - self.start) * self.scale + 0.5;
+        // For 0 ≤ u < n the truncation is the floor and stays below n.
+        if u >= 0.0 && u < self.n as f64 {
+            Some(u as usize)
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,5 +439,23 @@ mod tests {
         });
         assert_eq!(r.x, [0.0, 2.0]);
         assert_eq!(r.y, [-1.0, 5.0]);
+    }
+
+    #[test]
+    fn cells_are_half_open_around_each_centre() {
+        let c = Cells::new(0.0, 1.0, 3).unwrap();
+        assert_eq!(c.index(-0.5), Some(0));
+        assert_eq!(c.index(-0.50001), None);
+        assert_eq!(c.index(0.49), Some(0));
+        assert_eq!(c.index(0.5), Some(1));
+        assert_eq!(c.index(2.49), Some(2));
+        assert_eq!(c.index(2.5), None);
+        assert_eq!(c.index(f64::NAN), None);
+        let reversed = Cells::new(10.0, -2.0, 2).unwrap(); // centres 10, 9.5
+        assert_eq!(reversed.index(9.7), Some(1));
+        assert_eq!(reversed.index(9.8), Some(0));
+        assert_eq!(reversed.index(10.3), None);
+        assert!(Cells::new(0.0, 0.0, 2).is_err());
+        assert!(Cells::new(0.0, f64::INFINITY, 2).is_err());
     }
 }

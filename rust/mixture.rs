@@ -15,9 +15,10 @@
 
 use crate::error::{check_len, KernelError};
 
-/// A mixture of `n_components` Gaussians over `n_features` features in canonical form.
+/// A mixture of `n_components` Gaussians over `n_features` features in canonical form: the
+/// same concept, and name, as Python's `_canonical.Components` and `_core.Components`.
 #[derive(Debug, Clone)]
-pub struct Mixture {
+pub struct Components {
     n_components: usize,
     n_features: usize,
     /// c_k, shape (K,). −∞ is allowed (a component of weight zero).
@@ -28,7 +29,7 @@ pub struct Mixture {
     prec_chol: Vec<f64>,
 }
 
-impl Mixture {
+impl Components {
     /// Checks shapes and values and builds the mixture.
     ///
     /// `log_const` (K,), `means` (K·d), `prec_chol` (K·d·d). Means and the upper triangles of
@@ -195,7 +196,7 @@ impl Planar {
         self.c.is_empty()
     }
 
-    /// [`Mixture::nearest_log_probs`] for the components of this set at (x, y), into `out`
+    /// [`Components::nearest_log_probs`] for the components of this set at (x, y), into `out`
     /// (len `self.len()`), with the same arithmetic as the general form for two features.
     pub fn nearest_log_probs(&self, x: f64, y: f64, out: &mut [f64]) {
         let mut scratch = [0.0; 2];
@@ -313,7 +314,7 @@ fn power_of_two(e: i64) -> f64 {
 /// ‖(x − μ)ᵀ U‖² for one component (U row-major d × d, upper triangle read), as a [`Wide`]
 /// that does not overflow: x and μ are scaled by 2^−a and U by 2^−b (exact, powers of two)
 /// so that their largest entries are about 1, and the scaled square is shifted back by 2(a + b)
-/// in the exponent. The cold path only: the ordinary path is [`Mixture::log_probs`].
+/// in the exponent. The cold path only: the ordinary path is [`Components::log_probs`].
 pub fn wide_maha(x: &[f64], mu: &[f64], u: &[f64], y: &mut [f64]) -> Wide {
     let d = mu.len();
     let largest = |m: f64, v: &f64| if v.abs() > m { v.abs() } else { m };
@@ -364,9 +365,9 @@ pub fn nearest_log_probs(c: &[f64], wide: &[Wide], out: &mut [f64]) {
 mod tests {
     use super::*;
 
-    fn two_component() -> Mixture {
+    fn two_component() -> Components {
         // Σ_0 = I, Σ_1 = diag(4, 1/4): U_1 = diag(1/2, 2).
-        Mixture::new(
+        Components::new(
             2,
             2,
             vec![-1.0, -2.0],
@@ -388,8 +389,9 @@ mod tests {
 
     #[test]
     fn lower_triangle_is_ignored() {
-        let a = Mixture::new(1, 2, vec![0.0], vec![0.0, 0.0], vec![1.0, 0.5, 0.0, 2.0]).unwrap();
-        let b = Mixture::new(1, 2, vec![0.0], vec![0.0, 0.0], vec![1.0, 0.5, 99.0, 2.0]).unwrap();
+        let a = Components::new(1, 2, vec![0.0], vec![0.0, 0.0], vec![1.0, 0.5, 0.0, 2.0]).unwrap();
+        let b =
+            Components::new(1, 2, vec![0.0], vec![0.0, 0.0], vec![1.0, 0.5, 99.0, 2.0]).unwrap();
         let (mut la, mut lb, mut y) = ([0.0], [0.0], [0.0; 2]);
         a.log_probs(&[0.3, -0.7], &mut la, &mut y);
         b.log_probs(&[0.3, -0.7], &mut lb, &mut y);
@@ -398,7 +400,8 @@ mod tests {
 
     #[test]
     fn planar_agrees_with_general_form() {
-        let m = Mixture::new(1, 2, vec![0.25], vec![1.5, -2.0], vec![0.7, -0.3, 0.0, 1.9]).unwrap();
+        let m =
+            Components::new(1, 2, vec![0.25], vec![1.5, -2.0], vec![0.7, -0.3, 0.0, 1.9]).unwrap();
         let p = m.planar().unwrap();
         let (mut a, mut b, mut y) = ([0.0], [0.0], [0.0; 2]);
         m.log_probs(&[4.0, 0.5], &mut a, &mut y);
@@ -409,25 +412,25 @@ mod tests {
     #[test]
     fn rejects_bad_shapes_and_values() {
         assert!(matches!(
-            Mixture::new(2, 2, vec![0.0], vec![0.0; 4], vec![1.0; 8]),
+            Components::new(2, 2, vec![0.0], vec![0.0; 4], vec![1.0; 8]),
             Err(KernelError::Shape(_))
         ));
         assert!(matches!(
-            Mixture::new(1, 1, vec![f64::NAN], vec![0.0], vec![1.0]),
+            Components::new(1, 1, vec![f64::NAN], vec![0.0], vec![1.0]),
             Err(KernelError::Value(_))
         ));
         assert!(matches!(
-            Mixture::new(1, 1, vec![0.0], vec![f64::INFINITY], vec![1.0]),
+            Components::new(1, 1, vec![0.0], vec![f64::INFINITY], vec![1.0]),
             Err(KernelError::Value(_))
         ));
         assert!(matches!(
-            Mixture::new(0, 1, vec![], vec![], vec![]),
+            Components::new(0, 1, vec![], vec![], vec![]),
             Err(KernelError::Shape(_))
         ));
-        assert!(Mixture::new(1, 1, vec![f64::NEG_INFINITY], vec![0.0], vec![1.0]).is_ok());
+        assert!(Components::new(1, 1, vec![f64::NEG_INFINITY], vec![0.0], vec![1.0]).is_ok());
         assert!(matches!(
             two_component().planar().map(|_| ()).and(
-                Mixture::new(1, 3, vec![0.0], vec![0.0; 3], vec![1.0; 9])
+                Components::new(1, 3, vec![0.0], vec![0.0; 3], vec![1.0; 9])
                     .unwrap()
                     .planar()
                     .map(|_| ())
@@ -442,7 +445,7 @@ mod tests {
     fn nearest_wins_where_every_distance_overflows() {
         let c0 = 0.5f64.ln() - (2.0 * std::f64::consts::PI).ln();
         let c1 = c0 - 4.0f64.ln();
-        let m = Mixture::new(
+        let m = Components::new(
             2,
             2,
             vec![c0, c1],
@@ -461,11 +464,11 @@ mod tests {
             assert_eq!(lp, l);
         }
         // Exact ties keep both constants; zero weights are never chosen.
-        let tied = Mixture::new(2, 1, vec![-1.0, -2.0], vec![0.0, 0.0], vec![1.0, 1.0]).unwrap();
+        let tied = Components::new(2, 1, vec![-1.0, -2.0], vec![0.0, 0.0], vec![1.0, 1.0]).unwrap();
         let (mut l, mut y) = ([0.0; 2], [0.0]);
         tied.nearest_log_probs(&[1e300], &mut l, &mut y);
         assert_eq!(l, [-1.0, -2.0]);
-        let zero = Mixture::new(
+        let zero = Components::new(
             2,
             1,
             vec![f64::NEG_INFINITY, -2.0],

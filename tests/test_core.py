@@ -100,7 +100,7 @@ def test_conditional_and_sampling_outputs(mixture):
         )
     factors = covariance_factors(mixture.covariances, mixture.covariance_type)
     counts = np.array([2, 2], dtype=np.uint64)
-    args = (mixture.means, factors, mixture.covariance_type, counts, 0)
+    args = (_core.Gaussians(mixture.means, factors, mixture.covariance_type), counts, 0)
     with pytest.raises(ValueError, match="writeable"):
         _core.sample(*args, read_only((4, 3)), np.zeros(4, dtype=np.int64))
     with pytest.raises(ValueError, match="C-contiguous"):

@@ -613,32 +613,35 @@ def test_the_compiled_kernels_check_their_arguments_again():
     from gmmfast import _core
 
     means, factors = np.zeros((2, 3)), np.ones((2, 3))
+    gaussians = _core.Gaussians(means, factors, "diag")
+    assert (gaussians.n_components, gaussians.n_features) == (2, 3)
+    assert gaussians.covariance_type == "diag"
     counts = np.array([2, 3], dtype=np.uint64)
     x, labels = np.empty((5, 3)), np.empty(5, dtype=np.int64)
-    _core.sample(means, factors, "diag", counts, 1, x, labels)
+    _core.sample(gaussians, counts, 1, x, labels)
     np.testing.assert_array_equal(labels, [0, 0, 1, 1, 1])
     with pytest.raises(ValueError, match="covariance_type"):
-        _core.sample(means, factors, "round", counts, 1, x, labels)
+        _core.Gaussians(means, factors, "round")
     with pytest.raises(ValueError, match=r"must have shape \[2, 3, 3\]"):
-        _core.sample(means, factors, "full", counts, 1, x, labels)
-    with pytest.raises(ValueError, match="samples has 12 elements, expected 15"):
-        _core.sample(means, factors, "diag", counts, 1, np.empty((4, 3)), labels)
-    with pytest.raises(ValueError, match="x has 2 features"):
-        _core.sample(means, factors, "diag", counts, 1, np.empty((5, 2)), labels)
+        _core.Gaussians(means, factors, "full")
     with pytest.raises(ValueError, match="finite"):
-        _core.sample(means, factors * np.nan, "diag", counts, 1, x, labels)
+        _core.Gaussians(means, factors * np.nan, "diag")
+    with pytest.raises(ValueError, match="means must be a C-contiguous"):
+        _core.Gaussians(np.zeros((2, 3), order="F"), factors, "diag")
+    with pytest.raises(ValueError, match="samples has 12 elements, expected 15"):
+        _core.sample(gaussians, counts, 1, np.empty((4, 3)), labels)
+    with pytest.raises(ValueError, match="x has 2 features"):
+        _core.sample(gaussians, counts, 1, np.empty((5, 2)), labels)
+    with pytest.raises(ValueError, match="counts has 3 elements"):
+        _core.sample(gaussians, np.ones(3, dtype=np.uint64), 1, x, labels)
     image = np.empty((4, 6), dtype=np.int64)
     cells = (0.0, 1.0)
     with pytest.raises(ValueError, match="feature index 3 out of range"):
-        _core.sample_image(means, factors, "diag", counts, 1, (0, 3), [], cells, cells, image, None)
+        _core.sample_image(gaussians, counts, 1, (0, 3), [], cells, cells, image, None)
     with pytest.raises(ValueError, match="colours must have shape"):
-        _core.sample_image(
-            means, factors, "diag", counts, 1, (0, 1), [2], cells, cells, image, None
-        )
+        _core.sample_image(gaussians, counts, 1, (0, 1), [2], cells, cells, image, None)
     with pytest.raises(ValueError, match="non-zero scale"):
-        _core.sample_image(
-            means, factors, "diag", counts, 1, (0, 1), [], cells, (0.0, 0.0), image, None
-        )
+        _core.sample_image(gaussians, counts, 1, (0, 1), [], cells, (0.0, 0.0), image, None)
     with pytest.raises(ValueError, match="weights must"):
         _core.sample_counts(np.array([0.5, -0.5]), 10, 1, np.empty(2, dtype=np.uint64))
 

@@ -17,8 +17,12 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-class Canonical(NamedTuple):
-    """``log_const`` (K,), ``means`` (K, d) and ``prec_chol`` (K, d, d), C-contiguous float64."""
+class Components(NamedTuple):
+    """``log_const`` (K,), ``means`` (K, d) and ``prec_chol`` (K, d, d), C-contiguous float64.
+
+    The canonical form; the kernels take it as ``gmmfast._core.Components`` (Rust
+    ``mixture::Components``): one name for one concept on both sides of the boundary.
+    """
 
     log_const: np.ndarray
     means: np.ndarray
@@ -38,7 +42,7 @@ class Canonical(NamedTuple):
     def n_features(self) -> int:
         return self.means.shape[1]
 
-    def permuted(self, order: tuple) -> Canonical:
+    def permuted(self, order: tuple) -> Components:
         """The same mixture with its features reordered to ``order`` (a permutation).
 
         The new factor U' must be upper triangular with U'U'ᵀ = P Λ Pᵀ. With J the exchange
@@ -52,7 +56,7 @@ class Canonical(NamedTuple):
         flipped = permuted[:, ::-1, ::-1]
         lower = np.linalg.cholesky(flipped)
         upper = np.ascontiguousarray(lower[:, ::-1, ::-1])
-        return Canonical(self.log_const, np.ascontiguousarray(self.means[:, columns]), upper)
+        return Components(self.log_const, np.ascontiguousarray(self.means[:, columns]), upper)
 
 
 def precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
@@ -97,8 +101,8 @@ def log_det_chol(prec_chol: np.ndarray, covariance_type: str, n_components: int,
 
 def gaussian_form(
     log_weights: np.ndarray, means: np.ndarray, prec_chol: np.ndarray, covariance_type: str
-) -> Canonical:
-    """Canonical form of a plain mixture: c_k = log w_k − ½ d log 2π + Σ_i log U_k[i, i].
+) -> Components:
+    """The canonical form of a plain mixture: c_k = log w_k − ½ d log 2π + Σ_i log U_k[i, i].
 
     ``log_weights`` may hold −inf (components of weight zero).
     """
@@ -106,7 +110,7 @@ def gaussian_form(
     log_const = (
         log_weights - 0.5 * d * LOG_2PI + log_det_chol(prec_chol, covariance_type, n_components, d)
     )
-    return Canonical(
+    return Components(
         np.ascontiguousarray(log_const, dtype=np.float64),
         np.ascontiguousarray(means, dtype=np.float64),
         expand_prec_chol(prec_chol, covariance_type, n_components, d),

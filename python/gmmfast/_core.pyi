@@ -5,8 +5,10 @@ canonical form — ``log_const`` (K,), ``means`` (K, d), ``prec_chol`` (K, d, d)
 C-contiguous float64 — and write into caller-allocated outputs.
 Grid kernels take the pixel centres of the whole grid (``xs``, ``ys``) and fill the window of
 ``out``'s shape whose first pixel is grid pixel ``origin`` = (row, column).
-The samplers take the means and the covariance factors of ``gmmfast._sampling`` instead, and a
-64-bit seed.
+The samplers take a mixture as a ``Gaussians`` object instead, built from its means (K, d),
+its covariance factors in the layout of ``covariance_type`` (see
+``gmmfast._gaussian.covariance_factors``) and that type, and a 64-bit seed. Both objects are
+validated once, when they are built.
 
 Every array must be C-contiguous and of the dtype shown, every output writeable and not
 sharing memory with another argument: otherwise ``ValueError`` (layout, writeability) or
@@ -21,6 +23,7 @@ import numpy.typing as npt
 
 __all__ = [
     "Components",
+    "Gaussians",
     "Regressions",
     "__version__",
     "candidate_counts",
@@ -51,6 +54,21 @@ class Components:
     def n_components(self) -> int: ...
     @property
     def n_features(self) -> int: ...
+
+@final
+class Gaussians:
+    def __new__(
+        cls,
+        means: npt.NDArray[np.float64],
+        factors: npt.NDArray[np.float64],
+        covariance_type: str,
+    ) -> Gaussians: ...
+    @property
+    def n_components(self) -> int: ...
+    @property
+    def n_features(self) -> int: ...
+    @property
+    def covariance_type(self) -> str: ...
 
 @final
 class Regressions:
@@ -121,18 +139,14 @@ def sample_counts(
     out: npt.NDArray[np.uint64],
 ) -> None: ...
 def sample(
-    means: npt.NDArray[np.float64],
-    factors: npt.NDArray[np.float64],
-    covariance_type: str,
+    gaussians: Gaussians,
     counts: npt.NDArray[np.uint64],
     seed: int,
     x: npt.NDArray[np.float64],
     labels: npt.NDArray[np.int64],
 ) -> None: ...
 def sample_image(
-    means: npt.NDArray[np.float64],
-    factors: npt.NDArray[np.float64],
-    covariance_type: str,
+    gaussians: Gaussians,
     counts: npt.NDArray[np.uint64],
     seed: int,
     dims: tuple[int, int],

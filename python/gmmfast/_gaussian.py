@@ -2,7 +2,7 @@
 regressions of some features on others, and the factors samples are drawn with.
 
 The ground floor under :class:`~gmmfast.Mixture`, :mod:`gmmfast.reference` and the kernel
-wrappers: every function takes arrays (a :class:`~gmmfast._canonical.Canonical` form or
+wrappers: every function takes arrays (a :class:`~gmmfast._canonical.Components` form or
 scikit-learn's parameter layout), never a model.
 
 Products and sums run as element-wise NumPy operations in a fixed order (:func:`row_products`,
@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._canonical import Canonical
+from ._canonical import Components
 
 
 def row_products(X: np.ndarray, M: np.ndarray) -> np.ndarray:
@@ -38,7 +38,7 @@ def row_sums(A: np.ndarray) -> np.ndarray:
     return out
 
 
-def weighted_log_prob(form: Canonical, X: np.ndarray) -> np.ndarray:
+def weighted_log_prob(form: Components, X: np.ndarray) -> np.ndarray:
     """l[i, k] = log_const[k] − ½‖(X[i] − means[k]) @ U_k‖², shape (n, K).
 
     Every point is centred on a component's mean before it meets the precision factor
@@ -54,7 +54,7 @@ def weighted_log_prob(form: Canonical, X: np.ndarray) -> np.ndarray:
     return out
 
 
-def ranking_log_prob(form: Canonical, X: np.ndarray) -> np.ndarray:
+def ranking_log_prob(form: Components, X: np.ndarray) -> np.ndarray:
     """:func:`weighted_log_prob` for ranking the components (labels, responsibilities),
     shape (n, K): the same, except at rows where every term is −∞ because every squared
     distance overflowed (a point beyond 1e154 of unit-scale components). There the components

@@ -7,7 +7,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from ._canonical import COVARIANCE_TYPES, Canonical, gaussian_form, precision_cholesky
+from ._canonical import COVARIANCE_TYPES, Components, gaussian_form, precision_cholesky
 from ._gaussian import ranking_log_prob, regressions, responsibilities
 from ._validation import check_dims, check_given, check_real, fitted_estimator
 
@@ -92,7 +92,7 @@ class Mixture:
         "_prec_chol",
         "_weights",
     )
-    _canonical: Canonical | None
+    _canonical: Components | None
 
     def __init__(
         self, weights, means, covariances, covariance_type="full", *, metadata=None
@@ -304,7 +304,7 @@ class Mixture:
         )
 
 
-def canonical_form(mixture: Mixture) -> Canonical:
+def canonical_form(mixture: Mixture) -> Components:
     """The kernels' form of ``mixture`` (computed once and kept)."""
     if mixture._canonical is None:
         with np.errstate(divide="ignore"):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from ._canonical import Canonical, gaussian_form
+from ._canonical import Components, gaussian_form
 from ._mixture import Mixture, canonical_form
 from ._validation import check_dims, check_points, fitted_estimator
 
@@ -129,7 +129,7 @@ def _bayesian_log_const(est: BayesianGaussianMixture) -> np.ndarray:
     return log_weights - 0.5 * d * np.log(dof) + 0.5 * (log_lambda - d / est.mean_precision_)
 
 
-def scoring_form(model: ModelLike) -> Canonical:
+def scoring_form(model: ModelLike) -> Components:
     """The canonical form of what ``model.score_samples`` evaluates, over all its features."""
     if isinstance(model, Mixture):
         return canonical_form(model)
@@ -142,7 +142,7 @@ def scoring_form(model: ModelLike) -> Canonical:
     return gaussian_form(extra, est.means_, est.precisions_cholesky_, est.covariance_type)
 
 
-def marginal_form(model: ModelLike, dims, length: int | None = None) -> Canonical:
+def marginal_form(model: ModelLike, dims, length: int | None = None) -> Components:
     """The canonical form of ``model``'s marginal over features ``dims`` (in that order).
 
     When ``dims`` names every feature, this is the scoring form with its features reordered (so

@@ -15,6 +15,12 @@ from ._model import ModelLike, as_mixture
 from ._validation import check_dims, check_n_samples, empty, seed_from
 
 
+def _gaussians(mixture: Mixture) -> _core.Gaussians:
+    """The mixture's components as the samplers take them: means and covariance factors."""
+    factors = covariance_factors(mixture.covariances, mixture.covariance_type)
+    return _core.Gaussians(mixture.means, factors, mixture.covariance_type)
+
+
 def _counts(mixture: Mixture, n: int, seed: int) -> np.ndarray:
     counts = empty((mixture.n_components,), dtype=np.uint64)
     _core.sample_counts(mixture.weights, n, seed, counts)
@@ -53,11 +59,11 @@ def sample(model: ModelLike, n_samples=1, random_state=None) -> tuple:
     mixture = as_mixture(model)
     n = check_n_samples(n_samples)
     seed = seed_from(random_state)
-    factors = covariance_factors(mixture.covariances, mixture.covariance_type)
+    gaussians = _gaussians(mixture)
     counts = _counts(mixture, n, seed)
     X = empty((n, mixture.n_features))
     labels = empty((n,), dtype=np.int64)
-    _core.sample(mixture.means, factors, mixture.covariance_type, counts, seed, X, labels)
+    _core.sample(gaussians, counts, seed, X, labels)
     return X, labels
 
 
@@ -153,14 +159,12 @@ def sample_image(
         color_dims = check_dims(color_dims, d, name="color_dims")
     x_cells, y_cells = pixel_cells(grid)
     seed = seed_from(random_state)
-    factors = covariance_factors(mixture.covariances, mixture.covariance_type)
+    gaussians = _gaussians(mixture)
     counts = _counts(mixture, n, seed)
     image = empty(grid.shape, dtype=np.int64)
     colours = None if color_dims is None else empty((*grid.shape, len(color_dims)))
     _core.sample_image(
-        mixture.means,
-        factors,
-        mixture.covariance_type,
+        gaussians,
         counts,
         seed,
         dims,

@@ -5,7 +5,7 @@
 //! (the responsibilities of the marginal over g), mean m_k(x_g) = μ_r,k + G_k (x_g − μ_g,k)
 //! with the regression gain G_k = Σ_rg,k Σ_gg,k⁻¹, and covariance C_k = Σ_rr,k − G_k Σ_gr,k.
 //! Python precomputes G_k and diag(C_k); the marginal over g comes as an ordinary canonical
-//! [`Mixture`] (or [`Planar`] for a pixel grid), whose log-densities the drivers evaluate.
+//! [`Components`] (or [`crate::mixture::Planar`] for a pixel grid), whose log-densities the drivers evaluate.
 //!
 //! Per point, with w_k = exp(l_k − max_j l_j) and W = Σ_k w_k:
 //!
@@ -27,11 +27,14 @@
 use crate::cull::Culling;
 use crate::density::{peak, NEGLIGIBLE};
 use crate::error::{check_len, KernelError};
-use crate::evaluate::{for_each_pixel, for_each_point, Reducer, Row, Store, LANES};
+use crate::evaluate::{for_each_point, Store};
 use crate::fastmath::weights_into;
-use crate::grid::{Axes, Window};
 use crate::interrupt::Stop;
-use crate::mixture::{Mixture, Planar};
+use crate::mixture::Components;
+
+mod grid;
+
+pub use grid::conditional_mean_grid;
 
 /// Each component's linear regression of the remaining features on the given ones.
 #[derive(Debug, Clone)]
@@ -298,7 +301,7 @@ fn wide_std(reg: &Regression, scratch: &mut Scratch, total: f64) {
 /// rtol of the total together, so the mean moves by at most rtol times the distance from the
 /// skipped components' regressions to the result.
 pub fn conditional_mean_points(
-    marginal: &Mixture,
+    marginal: &Components,
     reg: &Regression,
     x: &[f64],
     rtol: f64,
@@ -330,306 +333,10 @@ pub fn conditional_mean_points(
     for_each_point(marginal, x, m, mean, std, init, reduce, stop)
 }
 
-/// Scratch space of [`ConditionalGrid`]: the sub-tile's regressions laid out for the pixel
-/// loop, and one pixel's log-densities and weights.
-struct GridScratch {
-    /// Row k (4m values) for candidate k: a = μ_r + G (c − μ_g), the regression at the
-    /// sub-tile's centre c; the two columns of G; the conditional variances.
-    rows: Vec<f64>,
-    centre: [f64; 2],
-    /// One pixel's log-densities and weights (relative to its largest), one per candidate.
-    l: Vec<f64>,
-    w: Vec<f64>,
-    /// Scratch of [`pixel_moments_dyn`] (more than four remaining features).
-    scratch: Vec<f64>,
-}
-
-/// Conditional mean (and std) at every pixel of a grid whose (x, y) are the given features.
-///
-/// Each sub-tile evaluates its candidates' regressions once, at its centre c, and each pixel
-/// adds G (x − c).
-struct ConditionalGrid<'a> {
-    reg: &'a Regression,
-    exact: f64,
-    rtol: f64,
-    with_std: bool,
-}
-
-impl<T: Store> Reducer<T> for ConditionalGrid<'_> {
-    type State = GridScratch;
-
-    fn state(&self) -> GridScratch {
-        let m = self.reg.n_rest;
-        GridScratch {
-            rows: Vec::new(),
-            centre: [0.0; 2],
-            l: Vec::new(),
-            w: Vec::new(),
-            scratch: Vec::with_capacity(5 * m),
-        }
-    }
-
-    fn prepare(&self, st: &mut GridScratch, cands: &Planar, centre: [f64; 2]) {
-        let reg = self.reg;
-        let m = reg.n_rest;
-        st.centre = centre;
-        st.rows.clear();
-        for &k in &cands.index {
-            let mu_g = &reg.means_given[2 * k..2 * k + 2];
-            let gain = &reg.gain[2 * m * k..2 * m * (k + 1)];
-            let (dx, dy) = (centre[0] - mu_g[0], centre[1] - mu_g[1]);
-            for j in 0..m {
-                st.rows
-                    .push(reg.means_rest[m * k + j] + gain[2 * j] * dx + gain[2 * j + 1] * dy);
-            }
-            for j in 0..m {
-                st.rows.push(gain[2 * j]);
-            }
-            for j in 0..m {
-                st.rows.push(gain[2 * j + 1]);
-            }
-            st.rows.extend_from_slice(&reg.cond_var[m * k..m * (k + 1)]);
-        }
-    }
-
-    #[inline(always)]
-    fn row(&self, st: &mut GridScratch, row: &Row, cands: &Planar, mean: &mut [T], std: &mut [T]) {
-        let m = self.reg.n_rest;
-        let n = row.n;
-        if n == 0 {
-            // Culling always keeps a candidate; should it not, the pixel has no value at all.
-            mean[..row.len * m].fill(T::store(f64::NAN));
-            if self.with_std {
-                std[..row.len * m].fill(T::store(f64::NAN));
-            }
-            return;
-        }
-        let cutoff = if self.rtol > 0.0 {
-            self.exact.max((self.rtol / 2.0).ln() - (n as f64).ln())
-        } else {
-            self.exact
-        };
-        let dy = row.y - st.centre[1];
-        st.l.resize(n, 0.0);
-        st.w.resize(n, 0.0);
-        // Pixel by pixel: the weights of all candidates at once (this loop vectorises over
-        // candidates), then the sums in candidate order. A skipped candidate adds exact zeros
-        // (its weight is 0), so the sums are those over every component. The peak weighs
-        // exactly 1, even when every l is −∞.
-        for p in 0..row.len {
-            for (v, lanes) in st.l.iter_mut().zip(row.l.chunks_exact(LANES)) {
-                *v = lanes[p];
-            }
-            let mut pk = peak(&st.l);
-            if pk.max == f64::NEG_INFINITY {
-                // Cold path: every squared distance overflowed; the nearest candidates decide.
-                cands.nearest_log_probs(row.xs[p], row.y, &mut st.l);
-                pk = peak(&st.l);
-            }
-            weights_into(&st.l, pk.max, cutoff, &mut st.w);
-            st.w[pk.argmax] = 1.0;
-            let dx = row.xs[p] - st.centre[0];
-            let out = &mut mean[p * m..(p + 1) * m];
-            let spread = if self.with_std {
-                &mut std[p * m..(p + 1) * m]
-            } else {
-                &mut [][..]
-            };
-            // The colour case (m = 3) and its neighbours get fixed-size accumulators that
-            // stay in registers; the arithmetic and its order are the same in every branch.
-            let w = &st.w;
-            match m {
-                1 => pixel_moments::<1, 3, T>(w, &st.rows, dx, dy, out, spread),
-                2 => pixel_moments::<2, 6, T>(w, &st.rows, dx, dy, out, spread),
-                3 => pixel_moments::<3, 9, T>(w, &st.rows, dx, dy, out, spread),
-                4 => pixel_moments::<4, 12, T>(w, &st.rows, dx, dy, out, spread),
-                _ => pixel_moments_dyn(w, &st.rows, m, dx, dy, &mut st.scratch, out, spread),
-            }
-        }
-    }
-}
-
-/// The conditional mean (and, if `std` is not empty, standard deviation) of one pixel at
-/// offset (dx, dy) from its sub-tile's centre, from its weights `w` and the candidates'
-/// `rows` (see [`GridScratch::rows`]); `M` remaining features, `L` = 3M accumulators.
-#[inline(always)]
-fn pixel_moments<const M: usize, const L: usize, T: Store>(
-    w: &[f64],
-    rows: &[f64],
-    dx: f64,
-    dy: f64,
-    mean: &mut [T],
-    std: &mut [T],
-) {
-    let mut acc = [0.0; L];
-    let mut total = 0.0;
-    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * M)) {
-        total += wk;
-        for (a, &v) in acc.iter_mut().zip(&coeffs[..L]) {
-            *a += wk * v;
-        }
-    }
-    let mut mu = [0.0; M];
-    for j in 0..M {
-        mu[j] = (acc[j] + dx * acc[M + j] + dy * acc[2 * M + j]) / total;
-        mean[j] = T::store(mu[j]);
-    }
-    if std.is_empty() {
-        if mu.iter().any(|v| v.is_nan()) {
-            pixel_moments_cold(w, rows, M, dx, dy, mean, std);
-        }
-        return;
-    }
-    let mut second = [0.0; M];
-    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * M)) {
-        for j in 0..M {
-            let mean_k = coeffs[j] + coeffs[M + j] * dx + coeffs[2 * M + j] * dy;
-            let dev = mean_k - mu[j];
-            second[j] += wk * (coeffs[3 * M + j] + dev * dev);
-        }
-    }
-    let mut overflow = false;
-    for j in 0..M {
-        let var = second[j] / total;
-        overflow |= !var.is_finite();
-        std[j] = T::store(var.sqrt());
-    }
-    if overflow {
-        pixel_moments_cold(w, rows, M, dx, dy, mean, std);
-    }
-}
-
-/// The cold path of [`pixel_moments`] where a mean is NaN or a variance is not finite. Far
-/// away the candidates' regressions can be huge and far apart: a candidate of weight zero then
-/// adds 0 · ∞ = NaN, and the variance of those that count can overflow although the standard
-/// deviation would not. Here only candidates of positive weight are summed, and each variance
-/// is summed scaled by the largest deviation s (at least 1), its root multiplied by s.
-#[cold]
-#[inline(never)]
-fn pixel_moments_cold<T: Store>(
-    w: &[f64],
-    rows: &[f64],
-    m: usize,
-    dx: f64,
-    dy: f64,
-    mean: &mut [T],
-    std: &mut [T],
-) {
-    let total: f64 = w.iter().sum();
-    let terms = || {
-        w.iter()
-            .zip(rows.chunks_exact(4 * m))
-            .filter(|(&wk, _)| wk > 0.0)
-    };
-    for j in 0..m {
-        let at = |c: &[f64]| c[j] + c[m + j] * dx + c[2 * m + j] * dy;
-        let mu = terms().map(|(&wk, c)| wk * at(c)).sum::<f64>() / total;
-        mean[j] = T::store(mu);
-        if std.is_empty() {
-            continue;
-        }
-        let scale = terms().map(|(_, c)| (at(c) - mu).abs()).fold(1.0, f64::max);
-        let second: f64 = terms()
-            .map(|(&wk, c)| {
-                let dev = (at(c) - mu) / scale;
-                wk * (c[3 * m + j] / scale / scale + dev * dev)
-            })
-            .sum();
-        std[j] = T::store(scale * (second / total).sqrt());
-    }
-}
-
-/// [`pixel_moments`] for any number `m` of remaining features; `scratch` holds its 5m
-/// accumulators: 3m for the weighted rows, m for the mean and m for the second moments.
-#[allow(clippy::too_many_arguments)]
-fn pixel_moments_dyn<T: Store>(
-    w: &[f64],
-    rows: &[f64],
-    m: usize,
-    dx: f64,
-    dy: f64,
-    scratch: &mut Vec<f64>,
-    mean: &mut [T],
-    std: &mut [T],
-) {
-    scratch.clear();
-    scratch.resize(5 * m, 0.0);
-    let (acc, rest) = scratch.split_at_mut(3 * m);
-    let (mu, second) = rest.split_at_mut(m);
-    let mut total = 0.0;
-    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * m)) {
-        total += wk;
-        for (a, &v) in acc.iter_mut().zip(&coeffs[..3 * m]) {
-            *a += wk * v;
-        }
-    }
-    for j in 0..m {
-        mu[j] = (acc[j] + dx * acc[m + j] + dy * acc[2 * m + j]) / total;
-        mean[j] = T::store(mu[j]);
-    }
-    if std.is_empty() {
-        if mu.iter().any(|v| v.is_nan()) {
-            pixel_moments_cold(w, rows, m, dx, dy, mean, std);
-        }
-        return;
-    }
-    for (&wk, coeffs) in w.iter().zip(rows.chunks_exact(4 * m)) {
-        for j in 0..m {
-            let mean_k = coeffs[j] + coeffs[m + j] * dx + coeffs[2 * m + j] * dy;
-            let dev = mean_k - mu[j];
-            second[j] += wk * (coeffs[3 * m + j] + dev * dev);
-        }
-    }
-    let mut overflow = false;
-    for j in 0..m {
-        let var = second[j] / total;
-        overflow |= !var.is_finite();
-        std[j] = T::store(var.sqrt());
-    }
-    if overflow {
-        pixel_moments_cold(w, rows, m, dx, dy, mean, std);
-    }
-}
-
-/// The same at every pixel centre of `window`, the pixel's (x, y) being the two given
-/// features: `mean` and `std` have shape (window height, width, m); `std` may be empty.
-///
-/// Each sub-tile of pixels evaluates its candidates' regressions once, at its centre c, and
-/// each pixel adds G (x − c): the same values as [`conditional_mean_points`] to rounding.
-///
-/// `rtol` = 0 is exact and culls only what the reduction skips anyway (bitwise the result of
-/// evaluating every component). With `rtol` > 0, tile culling drops components whose weights
-/// at every pixel of their sub-tile provably sum to at most rtol/2 of the largest (see
-/// [`crate::cull`]), and each pixel skips candidates below (rtol/2)/n of its largest weight;
-/// together at most rtol of the total weight is dropped, so the mean moves by at most
-/// rtol/(1 − rtol) times the distance from the dropped components' regressions to the result.
-#[allow(clippy::too_many_arguments)]
-pub fn conditional_mean_grid<T: Store>(
-    marginal: &Planar,
-    reg: &Regression,
-    axes: &Axes,
-    window: &Window,
-    rtol: f64,
-    mean: &mut [T],
-    std: &mut [T],
-    stop: &Stop,
-) -> Result<(), KernelError> {
-    reg.check_marginal(marginal.len(), 2)?;
-    let reducer = ConditionalGrid {
-        reg,
-        exact: exact_cutoff(reg.n_components),
-        rtol,
-        with_std: !std.is_empty(),
-    };
-    let culling = grid_culling(reg.n_components, rtol);
-    for_each_pixel(
-        marginal, axes, window, &culling, reg.n_rest, mean, std, &reducer, stop,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grid::Axes;
     use crate::interrupt::Stop;
 
     /// One 2-D Gaussian with unit variances and correlation ρ: E[x₁ | x₀] = ρ x₀,
@@ -638,7 +345,7 @@ mod tests {
     fn one_component_is_linear_regression() {
         let rho: f64 = 0.6;
         // Marginal of x₀: N(0, 1), U = 1.
-        let marginal = Mixture::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
+        let marginal = Components::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
         let reg = Regression::new(
             1,
             1,
@@ -665,7 +372,8 @@ mod tests {
     #[test]
     fn far_from_everything_the_nearest_component_decides() {
         // Two components of the given feature at 0 and 10, constant regressions 1 and 2.
-        let marginal = Mixture::new(2, 1, vec![0.0, 0.0], vec![0.0, 10.0], vec![1.0, 1.0]).unwrap();
+        let marginal =
+            Components::new(2, 1, vec![0.0, 0.0], vec![0.0, 10.0], vec![1.0, 1.0]).unwrap();
         let reg = Regression::new(
             2,
             1,
@@ -690,7 +398,7 @@ mod tests {
 
     #[test]
     fn grid_equals_points_and_std_is_optional() {
-        let marginal = Mixture::new(
+        let marginal = Components::new(
             2,
             2,
             vec![-1.0, -2.0],
@@ -761,7 +469,7 @@ mod tests {
         assert!(Regression::new(1, 1, 1, vec![0.0], vec![0.0], vec![0.0, 1.0], vec![1.0]).is_err());
         let reg =
             Regression::new(1, 2, 1, vec![0.0; 2], vec![0.0], vec![0.0; 2], vec![1.0]).unwrap();
-        let marginal = Mixture::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
+        let marginal = Components::new(1, 1, vec![0.0], vec![0.0], vec![1.0]).unwrap();
         let mut out = [0.0];
         assert!(conditional_mean_points(
             &marginal,
@@ -780,7 +488,7 @@ mod tests {
     #[test]
     fn grid_with_many_remaining_features_equals_points() {
         for m in [5usize, 6, 9] {
-            let marginal = Mixture::new(
+            let marginal = Components::new(
                 2,
                 2,
                 vec![-1.0, -2.0],
