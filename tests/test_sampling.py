@@ -653,3 +653,14 @@ def test_a_window_gets_the_same_pixels_as_the_whole_image():
     window = gmmfast.sample_image(m, 20_000, grid[7:22, 1:33], random_state=5)
     np.testing.assert_array_equal(window, whole[7:22, 1:33])
     assert 0 < window.sum() < whole.sum()
+
+
+def test_pixels_near_the_smallest_size_bin_like_the_kernel():
+    # A 9-pixel side over 5e-307: scale 1.6e307, so samples away from the start overflow to
+    # ±inf in the reference's cell arithmetic (found by the thorough profile). Both drop them.
+    m = gmmfast.Mixture([1.0], [[0.0, 0.0]], [np.eye(2)])
+    grid = gmmfast.Grid(9, 1, (0.0, 5.0384005467268996e-307), (0.0, 0.0))
+    X, _ = gmmfast.sample(m, 50, random_state=0)
+    got = gmmfast.sample_image(m, 50, grid, random_state=0)
+    np.testing.assert_array_equal(got, ref.bin_samples(X, grid))
+    assert got.sum() == 0

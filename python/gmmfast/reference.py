@@ -232,7 +232,10 @@ class _Binner:
 
     def _index(self, values: np.ndarray, cells: tuple, n: int) -> tuple:
         start, scale = cells
-        u = (values - start) * scale + 0.5  # the same operations as the kernel
+        # The same operations as the kernel; a tiny pixel (scale near the largest float) sends
+        # far samples to ±inf, which the bounds below drop, as the kernel does.
+        with np.errstate(over="ignore"):
+            u = (values - start) * scale + 0.5
         inside = (u >= 0) & (u < n)
         return np.floor(np.where(inside, u, 0.0)).astype(np.int64), inside
 
