@@ -19,9 +19,8 @@ from typing import Literal, overload
 import numpy as np
 
 from . import _core
-from ._gaussian import regressions
 from ._grid import Grid, as_grid, kernel_axes
-from ._mixture import Mixture, canonical_form
+from ._mixture import Mixture, conditional_parts
 from ._model import ModelLike, as_mixture
 from ._validation import (
     check_float_dtype,
@@ -37,8 +36,8 @@ def kernel_regressions(mixture: Mixture, given: tuple) -> tuple:
     """``(components, regressions)`` as the kernels take them: the marginal of ``mixture``
     over ``given`` (``_core.Components``) and the regressions of the remaining features
     (``_core.Regressions``)."""
-    reg = regressions(mixture.means, mixture.covariances, mixture.covariance_type, given)
-    components = canonical_form(mixture.marginal(given)).components()
+    marginal, reg = conditional_parts(mixture, given)
+    components = marginal.components()
     return components, _core.Regressions(components, reg.means_rest, reg.gain, reg.cond_var)
 
 

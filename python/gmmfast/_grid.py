@@ -201,9 +201,8 @@ def as_grid(grid) -> Grid:
 def kernel_axes(grid: Grid) -> tuple:
     """(xs, ys, origin) as the kernels take them: the whole grid's centres and where the
     window starts, so that tiles (and any culling decided per tile) stay those of the whole
-    grid."""
-    whole = grid.whole
-    return whole.xs, whole.ys, grid.origin
+    grid (kept by the window itself, not rebuilt)."""
+    return grid._xs, grid._ys, grid.origin
 
 
 def pixel_cells(grid: Grid) -> tuple:

@@ -265,8 +265,7 @@ class Mixture:
             )
         if not np.all(np.isfinite(values)):
             raise ValueError(f"values must be finite, got {values}")
-        reg = regressions(self._means, self._covariances, self._covariance_type, given)
-        marginal = canonical_form(self.marginal(given))
+        marginal, reg = conditional_parts(self, given)
         weights = responsibilities(ranking_log_prob(marginal, values[np.newaxis]))[0]
         centred = values - marginal.means
         means = reg.means_rest + np.einsum("kmg,kg->km", reg.gain, centred)
@@ -313,6 +312,14 @@ def canonical_form(mixture: Mixture) -> Components:
             log_weights, mixture._means, mixture._prec_chol, mixture._covariance_type
         )
     return mixture._canonical
+
+
+def conditional_parts(mixture: Mixture, given: tuple) -> tuple:
+    """What every conditional of ``mixture`` given the features ``given`` (validated indices,
+    a strict subset) needs: ``(canonical form of the marginal over given, Regressions of the
+    remaining features on them)``."""
+    reg = regressions(mixture._means, mixture._covariances, mixture._covariance_type, tuple(given))
+    return canonical_form(mixture.marginal(given)), reg
 
 
 def _unpickle(weights, means, covariances, covariance_type, metadata, prec_chol) -> Mixture:

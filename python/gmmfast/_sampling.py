@@ -12,7 +12,7 @@ from ._gaussian import covariance_factors
 from ._grid import Grid, as_grid, pixel_cells
 from ._mixture import Mixture
 from ._model import ModelLike, as_mixture
-from ._validation import check_dims, check_n_samples, empty, seed_from
+from ._validation import check_image_dims, check_n_samples, empty, seed_from
 
 
 def _gaussians(mixture: Mixture) -> _core.Gaussians:
@@ -153,10 +153,7 @@ def sample_image(
     mixture = as_mixture(model)
     n = check_n_samples(n_samples)
     grid = as_grid(grid)
-    d = mixture.n_features
-    dims = check_dims(dims, d, length=2)
-    if color_dims is not None:
-        color_dims = check_dims(color_dims, d, name="color_dims")
+    dims, color_dims = check_image_dims(dims, color_dims, mixture.n_features)
     x_cells, y_cells = pixel_cells(grid)
     seed = seed_from(random_state)
     gaussians = _gaussians(mixture)

@@ -94,6 +94,15 @@ def check_dims(dims, n_features: int, length: int | None = None, name: str = "di
     return dims
 
 
+def check_image_dims(dims, color_dims, n_features: int) -> tuple:
+    """``(dims, color_dims)`` of a sample image checked: two distinct features for the pixel's
+    (x, y), and None or distinct features to average per pixel (they may include ``dims``)."""
+    dims = check_dims(dims, n_features, length=2)
+    if color_dims is not None:
+        color_dims = check_dims(color_dims, n_features, name="color_dims")
+    return dims, color_dims
+
+
 def empty(shape: tuple, dtype=np.float64) -> np.ndarray:
     """``np.empty`` that reports an impossible size as ``MemoryError`` (NumPy says
     ``ValueError: array is too big`` when the byte count overflows)."""

@@ -28,15 +28,14 @@ from ._gaussian import (
     log_sum_exp,
     peak,
     ranking_log_prob,
-    regressions,
     responsibilities,
     row_products,
     weighted_log_prob,
 )
 from ._grid import Grid, as_grid, pixel_cells
-from ._mixture import canonical_form
+from ._mixture import conditional_parts
 from ._model import ModelLike, as_mixture, marginal_form, scoring_form
-from ._validation import check_dims, check_given, check_n_samples, check_points, seed_from
+from ._validation import check_given, check_image_dims, check_n_samples, check_points, seed_from
 
 DEFAULT_CHUNK = 4096
 
@@ -151,8 +150,7 @@ def _conditional_setup(model: ModelLike, given, length=None) -> tuple:
     """(validated given, marginal form over it, regressions of the rest) for ``model``."""
     mixture = as_mixture(model)
     given = check_given(given, mixture.n_features, length=length)
-    reg = regressions(mixture.means, mixture.covariances, mixture.covariance_type, given)
-    return given, canonical_form(mixture.marginal(given)), reg
+    return (given, *conditional_parts(mixture, given))
 
 
 def conditional_mean(
@@ -275,9 +273,7 @@ def bin_samples(
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must have shape (n_samples, n_features), got shape {X.shape}")
-    dims = check_dims(dims, X.shape[1], length=2)
-    if color_dims is not None:
-        color_dims = check_dims(color_dims, X.shape[1], name="color_dims")
+    dims, color_dims = check_image_dims(dims, color_dims, X.shape[1])
     binner = _Binner(grid, dims, color_dims)
     for rows in _chunks(X.shape[0], chunk_size):
         binner.add(X[rows])
@@ -296,10 +292,7 @@ def sample_image(
     """Reference of :func:`gmmfast.sample_image`: :func:`sample`'s draws binned as
     :func:`bin_samples` does, chunk by chunk (memory O(chunk_size + grid))."""
     grid = as_grid(grid)
-    d = as_mixture(model).n_features
-    dims = check_dims(dims, d, length=2)
-    if color_dims is not None:
-        color_dims = check_dims(color_dims, d, name="color_dims")
+    dims, color_dims = check_image_dims(dims, color_dims, as_mixture(model).n_features)
     binner = _Binner(grid, dims, color_dims)
     for _, X in _sample_chunks(model, n_samples, random_state, chunk_size):
         binner.add(X)
