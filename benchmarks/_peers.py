@@ -3,6 +3,8 @@
 * ``numba_log_density_grid``: a multithreaded brute-force numba loop over pixels (``prange``
   over rows) and components, with a two-pass log-sum-exp per pixel, on the same canonical
   parameters (log-constants, means, precision Cholesky factors) gmmfast uses.
+* ``numba_score_samples``: the same loop over arbitrary points of any number of features
+  (``prange`` over points), the peer of gmmfast's point kernels.
 """
 
 from __future__ import annotations
@@ -55,6 +57,55 @@ def numba_log_density_grid(form, xs, ys):
         _NUMBA_GRID = _build_numba_grid()
     out = np.empty((len(ys), len(xs)))
     _NUMBA_GRID(form.log_const, form.means, form.prec_chol, xs, ys, out)
+    return out
+
+
+def _build_numba_points():
+    @numba.njit(parallel=True, fastmath=False, cache=False)
+    def kernel(log_const, means, prec_chol, X, out):
+        n, d = X.shape
+        k = log_const.shape[0]
+        # One buffer of K values per chunk of points, as a strong user would hoist it.
+        chunk = 256
+        for start in numba.prange((n + chunk - 1) // chunk):
+            buffer = np.empty(k)
+            y = np.empty(d)
+            for i in range(start * chunk, min(n, (start + 1) * chunk)):
+                top = -np.inf
+                for c in range(k):
+                    for j in range(d):
+                        y[j] = 0.0
+                    for a in range(d):
+                        delta = X[i, a] - means[c, a]
+                        for j in range(a, d):
+                            y[j] += delta * prec_chol[c, a, j]
+                    maha = 0.0
+                    for j in range(d):
+                        maha += y[j] * y[j]
+                    value = log_const[c] - 0.5 * maha
+                    buffer[c] = value
+                    if value > top:
+                        top = value
+                total = 0.0
+                for c in range(k):
+                    total += np.exp(buffer[c] - top)
+                out[i] = top + np.log(total)
+
+    return kernel
+
+
+_NUMBA_POINTS = None
+
+
+def numba_score_samples(form, X):
+    """Log-density at the rows of ``X`` (n, d) of a canonical form, by numba brute force."""
+    global _NUMBA_POINTS
+    if numba is None:
+        raise RuntimeError("numba is not installed: pip install 'gmmfast[bench]'")
+    if _NUMBA_POINTS is None:
+        _NUMBA_POINTS = _build_numba_points()
+    out = np.empty(len(X))
+    _NUMBA_POINTS(form.log_const, form.means, form.prec_chol, np.ascontiguousarray(X), out)
     return out
 
 

@@ -113,13 +113,18 @@ const ROUNDING: f64 = 1e-13;
 /// Positions (in increasing order) of the components of `p` among `among` that may matter
 /// in `rect`, by the rules in the module documentation.
 pub fn select(p: &Planar, among: &[usize], rect: &Rect, culling: &Culling) -> Vec<usize> {
-    let mut upper = Vec::with_capacity(among.len());
-    let mut best_lower = f64::NEG_INFINITY;
-    for &i in among {
-        let (lo, hi) = bounds(p, i, rect);
-        best_lower = best_lower.max(lo);
-        upper.push(hi);
-    }
+    let bounds: Vec<(f64, f64)> = among.iter().map(|&i| bounds(p, i, rect)).collect();
+    keep(among, &bounds, culling)
+}
+
+/// The components of `among` that may matter in a region where component `among[j]` lies
+/// between `bounds[j].0` and `bounds[j].1`, by the rules in the module documentation (in the
+/// order of `among`). The region's shape does not matter here: the grid kernels bound over
+/// rectangles of pixels ([`bounds`]), the point driver over boxes of points.
+pub fn keep(among: &[usize], bounds: &[(f64, f64)], culling: &Culling) -> Vec<usize> {
+    let best_lower = bounds
+        .iter()
+        .fold(f64::NEG_INFINITY, |best, &(lo, _)| best.max(lo));
     if !best_lower.is_finite() {
         // No usable lower bound (every corner overflowed): cull nothing.
         return among.to_vec();
@@ -129,8 +134,8 @@ pub fn select(p: &Planar, among: &[usize], rect: &Rect, culling: &Culling) -> Ve
     // it an infinite gap so that the rtol rule keeps it too.
     let mut keep: Vec<(usize, f64)> = among
         .iter()
-        .zip(&upper)
-        .map(|(&i, &hi)| {
+        .zip(bounds)
+        .map(|(&i, &(_, hi))| {
             let gap = hi - best_lower;
             (i, if gap.is_nan() { f64::INFINITY } else { gap })
         })
@@ -160,7 +165,7 @@ pub fn select(p: &Planar, among: &[usize], rect: &Rect, culling: &Culling) -> Ve
     }
     if keep.is_empty() {
         // Cannot happen with sound bounds (the component of the best lower bound has a gap
-        // ≥ 0), but a sub-tile without candidates would have no value at all: keep every one.
+        // ≥ 0), but a region without candidates would have no value at all: keep every one.
         return among.to_vec();
     }
     keep.into_iter().map(|(i, _)| i).collect()

@@ -20,11 +20,12 @@
 
 use crate::cull::Culling;
 use crate::error::KernelError;
-use crate::evaluate::{for_each_pixel, for_each_point, lane_peaks, Reducer, Row, Store, LANES};
+use crate::evaluate::{for_each_pixel, lane_peaks, Reducer, Row, Store, LANES};
 use crate::fastmath::{exp_neg, weights_into};
 use crate::grid::{Axes, Window};
 use crate::interrupt::Stop;
 use crate::mixture::{Components, Planar};
+use crate::points::{for_each_point, Group, PointReducer, Slots, LANES as POINT_LANES};
 
 /// exp(−37) ≈ 8.5e−17 < 2⁻⁵³ ≈ 1.1e−16: a term this small cannot change a sum ≥ 1.
 pub const NEGLIGIBLE: f64 = -37.0;
@@ -88,86 +89,215 @@ pub fn log_sum_exp(l: &[f64], peak: Peak, w: &mut Vec<f64>) -> f64 {
     peak.max + log_sum_rel(l, peak, w)
 }
 
-/// Writes the responsibilities exp(l_k − log p) into `out` (len K).
-///
-/// Where every l_k is −∞ (a squared distance overflowed), the first component gets 1.
-#[inline]
-fn responsibilities(l: &[f64], out: &mut [f64], w: &mut Vec<f64>) {
-    let pk = peak(l);
-    if pk.max == f64::NEG_INFINITY {
-        out.fill(0.0);
-        out[pk.argmax] = 1.0;
-        return;
+/// Log-sum-exp at every point: per lane, the terms that [`log_sum_exp`] adds for one point,
+/// in the same order.
+struct PointLogDensity;
+
+impl PointReducer<f64> for PointLogDensity {
+    type State = ();
+    fn state(&self) {}
+    fn width(&self) -> usize {
+        1
     }
-    // exp((l_k − max) − ln s): subtracting the peak first is exact for nearby values, where
-    // subtracting log p directly would lose the digits that ulp(log p) hides.
-    let rel = log_sum_rel(l, pk, w);
-    // The C library's exp here: responsibilities span the whole range down to underflow.
-    for (o, &v) in out.iter_mut().zip(l) {
-        let t = (v - pk.max) - rel;
-        *o = if t > f64::NEG_INFINITY { t.exp() } else { 0.0 };
+    #[inline]
+    fn group(&self, _: &mut (), group: &Group, slots: &mut Slots<f64>) {
+        let (max, arg) = (&group.max, &group.arg);
+        let mut sum = [1.0; POINT_LANES];
+        for (c, lanes) in group.l.chunks_exact(POINT_LANES).enumerate() {
+            for p in 0..POINT_LANES {
+                let t = lanes[p] - max[p];
+                let e = exp_neg(t);
+                sum[p] += if t > NEGLIGIBLE && c != arg[p] {
+                    e
+                } else {
+                    0.0
+                };
+            }
+        }
+        for p in 0..group.len {
+            if max[p] > f64::NEG_INFINITY {
+                slots.get(p).0[0] = max[p] + sum[p].ln();
+            }
+        }
+    }
+    fn point(&self, _: &mut (), _: &[f64], _: &[f64], out: &mut [f64], _: &mut [f64]) {
+        // Beyond the range of f64 the log-density rounds to −∞.
+        out[0] = f64::NEG_INFINITY;
     }
 }
 
+/// The first most responsible component at every point.
+struct PointLabel;
+
+impl PointReducer<i64> for PointLabel {
+    type State = ();
+    fn state(&self) {}
+    fn width(&self) -> usize {
+        1
+    }
+    #[inline]
+    fn group(&self, _: &mut (), group: &Group, slots: &mut Slots<i64>) {
+        for p in 0..group.len {
+            slots.get(p).0[0] = group.cands[group.arg[p]] as i64;
+        }
+    }
+    fn point(&self, _: &mut (), l: &[f64], _: &[f64], out: &mut [i64], _: &mut [i64]) {
+        out[0] = peak(l).argmax as i64;
+    }
+}
+
+/// Responsibilities at every point: a row of K values, 0 wherever the term is below 2⁻⁵³ of
+/// the largest (culled, or skipped by the sum).
+struct PointResponsibilities {
+    n_components: usize,
+}
+
+impl PointResponsibilities {
+    /// One point's row from the values `l` of the components `index(c)`.
+    fn row(&self, l: &[f64], index: impl Fn(usize) -> usize, w: &mut Vec<f64>, out: &mut [f64]) {
+        out.fill(0.0);
+        let pk = peak(l);
+        if pk.max == f64::NEG_INFINITY {
+            out[index(pk.argmax)] = 1.0;
+            return;
+        }
+        // exp((l_k − max) − ln s): subtracting the peak first is exact for nearby values,
+        // where subtracting log p directly would lose the digits that ulp(log p) hides. The C
+        // library's exp: responsibilities span the whole range down to 2⁻⁵³.
+        let rel = log_sum_rel(l, pk, w);
+        for (c, &v) in l.iter().enumerate() {
+            let t = v - pk.max;
+            if t > NEGLIGIBLE {
+                out[index(c)] = (t - rel).exp();
+            }
+        }
+    }
+}
+
+impl PointReducer<f64> for PointResponsibilities {
+    /// One point's values and the weights of its sum.
+    type State = (Vec<f64>, Vec<f64>);
+    fn state(&self) -> Self::State {
+        (Vec::new(), Vec::new())
+    }
+    fn width(&self) -> usize {
+        self.n_components
+    }
+    fn group(&self, (l, w): &mut Self::State, group: &Group, slots: &mut Slots<f64>) {
+        for p in 0..group.len {
+            if group.max[p] > f64::NEG_INFINITY {
+                group.values(p, l);
+                self.row(l, |c| group.cands[c], w, slots.get(p).0);
+            }
+        }
+    }
+    fn point(
+        &self,
+        (_, w): &mut Self::State,
+        l: &[f64],
+        _: &[f64],
+        out: &mut [f64],
+        _: &mut [f64],
+    ) {
+        self.row(l, |k| k, w, out);
+    }
+}
+
+/// The culling of the log-density and responsibility kernels: the exact rule drops terms
+/// below 2⁻⁵³ of the largest, which their sums skip anyway.
+pub fn density_culling(rtol: f64) -> Culling {
+    Culling {
+        threshold: NEGLIGIBLE,
+        rtol,
+    }
+}
+
+/// The number of candidates at every point.
+struct PointCount;
+
+impl PointReducer<i64> for PointCount {
+    type State = ();
+    fn state(&self) {}
+    fn width(&self) -> usize {
+        1
+    }
+    fn group(&self, _: &mut (), group: &Group, slots: &mut Slots<i64>) {
+        for p in 0..group.len {
+            slots.get(p).0[0] = group.cands.len() as i64;
+        }
+    }
+    fn point(&self, _: &mut (), l: &[f64], _: &[f64], out: &mut [i64], _: &mut [i64]) {
+        out[0] = l.len() as i64;
+    }
+}
+
+/// How many components the point kernels evaluate at each row of `x` (its leaf's candidates
+/// after culling with `culling`; all of them where the cold path runs), into `out`: for
+/// performance reports.
+pub fn point_candidate_counts(
+    mixture: &Components,
+    x: &[f64],
+    culling: &Culling,
+    out: &mut [i64],
+    stop: &Stop,
+) -> Result<(), KernelError> {
+    for_each_point(mixture, x, culling, out, &mut [], &PointCount, stop)
+}
+
+/// The culling of [`predict_points`]: see there.
+pub const LABEL_CULLING: Culling = Culling {
+    threshold: 0.0,
+    rtol: 0.0,
+};
+
 /// log p(x) for every row of `x` (n × d) into `out` (n,): scikit-learn's `score_samples`.
+///
+/// `rtol` = 0 is exact: bitwise the sum over every component (see the module documentation),
+/// whatever the other points. With `rtol` > 0, (1 − rtol)·p ≤ p̂ ≤ p at every point (see
+/// [`crate::points`]).
 pub fn score_points(
     mixture: &Components,
     x: &[f64],
+    rtol: f64,
     out: &mut [f64],
     stop: &Stop,
 ) -> Result<(), KernelError> {
-    for_each_point(
-        mixture,
-        x,
-        1,
-        out,
-        &mut [],
-        Vec::new,
-        |w, l, overflow, _, slot, _| {
-            // Beyond the range of f64 the log-density rounds to −∞.
-            slot[0] = if overflow {
-                f64::NEG_INFINITY
-            } else {
-                log_sum_exp(l, peak(l), w)
-            };
-        },
-        stop,
-    )
+    let culling = density_culling(rtol);
+    for_each_point(mixture, x, &culling, out, &mut [], &PointLogDensity, stop)
 }
 
 /// Responsibilities for every row of `x` into `out` (n × K): scikit-learn's `predict_proba`.
+///
+/// Every responsibility that is not provably below 2⁻⁵³ of the point's largest is computed;
+/// the others are written as 0 (an absolute error below 1.2e-16). With `rtol` > 0 the
+/// responsibilities are those of the mixture without the components culled by the rtol rule
+/// (together at most rtol of the density).
 pub fn predict_proba_points(
     mixture: &Components,
     x: &[f64],
+    rtol: f64,
     out: &mut [f64],
     stop: &Stop,
 ) -> Result<(), KernelError> {
-    let k = mixture.n_components();
-    let reduce = |w: &mut Vec<f64>, l: &[f64], _, _: &[f64], slot: &mut [f64], _: &mut [f64]| {
-        responsibilities(l, slot, w)
+    let culling = density_culling(rtol);
+    let reducer = PointResponsibilities {
+        n_components: mixture.n_components(),
     };
-    for_each_point(mixture, x, k, out, &mut [], Vec::new, reduce, stop)
+    for_each_point(mixture, x, &culling, out, &mut [], &reducer, stop)
 }
 
 /// The first most responsible component for every row of `x` into `out` (n,): `predict`.
+///
+/// Only components whose upper bound over a box reaches its best lower bound can be a point's
+/// most responsible one, so the culling keeps those (threshold 0) and no others: exact, and
+/// faster than any rtol would make it.
 pub fn predict_points(
     mixture: &Components,
     x: &[f64],
     out: &mut [i64],
     stop: &Stop,
 ) -> Result<(), KernelError> {
-    for_each_point(
-        mixture,
-        x,
-        1,
-        out,
-        &mut [],
-        || (),
-        |_, l, _, _, slot, _| {
-            slot[0] = peak(l).argmax as i64;
-        },
-        stop,
-    )
+    for_each_point(mixture, x, &LABEL_CULLING, out, &mut [], &PointLabel, stop)
 }
 
 /// Log-sum-exp at every pixel: per lane, the same terms added in the same order as
@@ -379,6 +509,9 @@ mod tests {
     fn responsibilities_sum_to_one_and_never_nan() {
         let mut r = [0.0; 3];
         let w = &mut Vec::new();
+        let reducer = PointResponsibilities { n_components: 3 };
+        let responsibilities =
+            |l: &[f64], r: &mut [f64], w: &mut Vec<f64>| reducer.row(l, |k| k, w, r);
         responsibilities(&[-1e6, -1e6 - 1.0, -2e6], &mut r, w);
         assert!((r.iter().sum::<f64>() - 1.0).abs() < 1e-15);
         assert!(r[0] > r[1] && r[2] == 0.0);
@@ -414,7 +547,7 @@ mod tests {
             .collect();
         let mut scores = vec![0.0; 37 * 35];
         let mut predicted = vec![0i64; 37 * 35];
-        score_points(&m, &points, &mut scores, &Stop::new()).unwrap();
+        score_points(&m, &points, 0.0, &mut scores, &Stop::new()).unwrap();
         predict_points(&m, &points, &mut predicted, &Stop::new()).unwrap();
         assert_eq!(grid, scores);
         assert_eq!(labels, predicted);
@@ -437,8 +570,8 @@ mod tests {
         let x = [-1e4, 0.0];
         let mut s = [0.0];
         let mut r = [0.0; 2];
-        score_points(&m, &x, &mut s, &Stop::new()).unwrap();
-        predict_proba_points(&m, &x, &mut r, &Stop::new()).unwrap();
+        score_points(&m, &x, 0.0, &mut s, &Stop::new()).unwrap();
+        predict_proba_points(&m, &x, 0.0, &mut r, &Stop::new()).unwrap();
         assert!(s[0].is_finite());
         let expected = c1 - 0.5 * (1e4f64 + 10.0).powi(2) * 0.01;
         assert!((s[0] - expected).abs() <= 1e-12 * expected.abs());
@@ -448,9 +581,9 @@ mod tests {
     #[test]
     fn rejects_mismatched_lengths() {
         let m = Components::new(1, 2, vec![0.0], vec![0.0; 2], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
-        assert!(score_points(&m, &[0.0; 3], &mut [0.0], &Stop::new()).is_err());
-        assert!(score_points(&m, &[0.0; 4], &mut [0.0], &Stop::new()).is_err());
-        assert!(predict_proba_points(&m, &[0.0; 2], &mut [0.0; 2], &Stop::new()).is_err());
+        assert!(score_points(&m, &[0.0; 3], 0.0, &mut [0.0], &Stop::new()).is_err());
+        assert!(score_points(&m, &[0.0; 4], 0.0, &mut [0.0], &Stop::new()).is_err());
+        assert!(predict_proba_points(&m, &[0.0; 2], 0.0, &mut [0.0; 2], &Stop::new()).is_err());
     }
 
     #[test]
@@ -461,7 +594,7 @@ mod tests {
         let x = vec![0.0; 2 * 1000];
         let mut out = vec![7.0; 1000];
         assert_eq!(
-            score_points(&m, &x, &mut out, &stop),
+            score_points(&m, &x, 0.0, &mut out, &stop),
             Err(KernelError::Interrupted)
         );
         // Nothing was computed: the work items look at the request before starting.

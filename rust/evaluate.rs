@@ -1,99 +1,19 @@
-//! Drivers that evaluate every component's log-density at points or pixel centres and hand the
-//! values to a per-point reduction (log-sum-exp, arg-max, a conditional mean, ...).
+//! The grid driver: evaluates the components that may matter at pixel centres, a row of a
+//! sub-tile at a time, and hands their values to a per-pixel reduction (log-sum-exp, arg-max,
+//! a conditional mean, ...). Its counterpart for arbitrary points is [`crate::points`].
 //!
-//! Both drivers partition the work in a way that does not depend on the number of threads,
-//! and each point's reduction sees its values in component order, so every kernel built on
-//! them is bitwise deterministic.
+//! The work is partitioned in a way that does not depend on the number of threads, and each
+//! pixel's reduction sees its values in component order, so every kernel built on it is
+//! bitwise deterministic.
 
 // Loops over the lanes of a row index several arrays by the same lane: clearer than zips.
 #![allow(clippy::needless_range_loop)]
 
-use rayon::prelude::*;
-
 use crate::cull::{select, Culling};
-use crate::error::{check_len, KernelError};
-use crate::grid::{for_each_tile, optional_chunks, Axes, BandView, Block, Window, SUBTILE};
+use crate::error::KernelError;
+use crate::grid::{for_each_tile, Axes, BandView, Block, Window, SUBTILE};
 use crate::interrupt::Stop;
-use crate::mixture::{Components, Planar};
-
-/// Points per parallel work item.
-const POINT_CHUNK: usize = 256;
-
-/// Runs `f(state, l, overflow, point, slot, extra_slot)` for every row `point` of `x` (n × d,
-/// row-major), where `l` holds the point's K log-densities, `slot` its `per_point` values of
-/// `out`, and `extra_slot` its values of `extra` (a second output of `out`'s layout, or empty).
-/// `state` is scratch space made by `init` once per work item, not per point.
-///
-/// Where no log-density is above −∞ (every squared distance overflowed), `overflow` is true
-/// and `l` holds [`Components::nearest_log_probs`] instead: the nearest components' constants,
-/// −∞ elsewhere. The check costs one comparison per point (the first value is almost always
-/// finite); the rewrite is the cold path.
-///
-/// Once `stop` is requested the remaining work items are skipped and the result is
-/// [`KernelError::Interrupted`].
-#[allow(clippy::too_many_arguments)]
-pub fn for_each_point<T, S, I, F>(
-    mixture: &Components,
-    x: &[f64],
-    per_point: usize,
-    out: &mut [T],
-    extra: &mut [T],
-    init: I,
-    f: F,
-    stop: &Stop,
-) -> Result<(), KernelError>
-where
-    T: Send,
-    I: Fn() -> S + Sync,
-    F: Fn(&mut S, &[f64], bool, &[f64], &mut [T], &mut [T]) + Sync,
-{
-    let d = mixture.n_features();
-    if x.len() % d != 0 {
-        return Err(KernelError::Shape(format!(
-            "X has {} values, not a whole number of rows of {d} features",
-            x.len()
-        )));
-    }
-    let n = x.len() / d;
-    check_len("output", out.len(), n * per_point)?;
-    if !extra.is_empty() {
-        check_len("second output", extra.len(), out.len())?;
-    }
-    if n == 0 || per_point == 0 {
-        return Ok(());
-    }
-    let chunk = POINT_CHUNK * per_point;
-    let extra_chunks = optional_chunks(extra, chunk, n.div_ceil(POINT_CHUNK));
-    out.par_chunks_mut(chunk)
-        .zip(x.par_chunks(POINT_CHUNK * d))
-        .zip(extra_chunks.into_par_iter())
-        .for_each(|((out_chunk, x_chunk), extra_chunk)| {
-            if stop.requested() {
-                return;
-            }
-            let mut l = vec![0.0; mixture.n_components()];
-            let mut scratch = vec![0.0; d];
-            let mut state = init();
-            for (i, point) in x_chunk.chunks_exact(d).enumerate() {
-                mixture.log_probs(point, &mut l, &mut scratch);
-                let overflow = !l.iter().any(|&v| v > f64::NEG_INFINITY);
-                if overflow {
-                    mixture.nearest_log_probs(point, &mut l, &mut scratch);
-                }
-                let at = i * per_point..(i + 1) * per_point;
-                let extra_slot = extra_chunk.get_mut(at.clone()).unwrap_or_default();
-                f(
-                    &mut state,
-                    &l,
-                    overflow,
-                    point,
-                    &mut out_chunk[at],
-                    extra_slot,
-                );
-            }
-        });
-    stop.check()
-}
+use crate::mixture::Planar;
 
 /// Pixels evaluated together: one row of a sub-tile.
 pub const LANES: usize = SUBTILE;

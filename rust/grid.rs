@@ -162,16 +162,6 @@ pub struct Rect {
     pub y: [f64; 2],
 }
 
-/// Splits `out` into chunks of `chunk` values, or, when `out` is empty (an output that was not
-/// asked for), into `count` empty slices, so that it can be zipped with a required output.
-pub(crate) fn optional_chunks<T>(out: &mut [T], chunk: usize, count: usize) -> Vec<&mut [T]> {
-    if out.is_empty() {
-        (0..count).map(|_| Default::default()).collect()
-    } else {
-        out.chunks_mut(chunk).collect()
-    }
-}
-
 /// Calls `f(tile, band, extra_band)` for every tile of the grid that meets `window`, bands of
 /// tiles in parallel.
 ///

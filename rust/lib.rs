@@ -14,6 +14,7 @@ pub mod fastmath;
 pub mod grid;
 pub mod interrupt;
 pub mod mixture;
+pub mod points;
 pub mod pool;
 pub mod sample;
 pub mod specialise;
@@ -34,6 +35,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dens::log_density_grid, m)?)?;
     m.add_function(wrap_pyfunction!(dens::label_grid, m)?)?;
     m.add_function(wrap_pyfunction!(dens::candidate_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(dens::point_candidate_counts, m)?)?;
     // Conditional: the regressions, E[rest | given] and its standard deviation.
     m.add_class::<cond::Regressions>()?;
     m.add_function(wrap_pyfunction!(cond::conditional_mean, m)?)?;

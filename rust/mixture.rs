@@ -93,6 +93,16 @@ impl Components {
         &self.means
     }
 
+    /// c_k, shape (K,).
+    pub fn log_const(&self) -> &[f64] {
+        &self.log_const
+    }
+
+    /// U_k, shape (K, d, d), row-major (only the upper triangle is meaningful).
+    pub fn prec_chol(&self) -> &[f64] {
+        &self.prec_chol
+    }
+
     /// Writes l_k(x) for every component into `out` (len K).
     ///
     /// `x` has `n_features` values; `y` is scratch space of `n_features` values.

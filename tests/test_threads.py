@@ -24,9 +24,17 @@ SCRIPT = textwrap.dedent(
     m = gmmfast.Mixture(np.full(k, 1 / k), means, covs)
     grid = gmmfast.Grid(301, 157, (-20, 320), (320, -20))
     X = rng.uniform(-50, 350, size=(5000, 2))
+    # 5-D points in several blocks of the point driver's tree, exact and with rtol.
+    a5 = rng.normal(size=(k, 5, 5))
+    m5 = gmmfast.Mixture(np.full(k, 1 / k), rng.uniform(0, 50, size=(k, 5)),
+                         a5 @ a5.transpose(0, 2, 1) + 0.5 * np.eye(5))
+    X5 = gmmfast.sample(m5, 20000, random_state=3)[0]
     h = hashlib.sha256()
     for out in (gmmfast.log_density_grid(m, grid), gmmfast.label_grid(m, grid),
-                gmmfast.score_samples(m, X), gmmfast.predict_proba(m, X), gmmfast.predict(m, X)):
+                gmmfast.score_samples(m, X), gmmfast.predict_proba(m, X), gmmfast.predict(m, X),
+                gmmfast.score_samples(m5, X5), gmmfast.score_samples(m5, X5, rtol=1e-6),
+                gmmfast.predict_proba(m5, X5, rtol=1e-3),
+                gmmfast.conditional_mean(m5, X5[:, :2], return_std=True, rtol=1e-3)[1]):
         h.update(np.ascontiguousarray(out).tobytes())
     print(_core.num_threads(), h.hexdigest())
     """

@@ -54,6 +54,41 @@ def test_labels_are_exact_for_any_rtol(mixture, grid, rtol):
     )
 
 
+@st.composite
+def adversarial_points(draw, mixture):
+    """Points around and between the components, some far out, in clumps and spread."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    n = draw(st.integers(1, 2000))
+    d = mixture.n_features
+    span = np.abs(mixture.means).max() + 1.0
+    near = mixture.means[rng.integers(mixture.n_components, size=n)]
+    near = near + rng.normal(size=(n, d)) * span * 10.0 ** rng.uniform(-3, 0, size=(n, 1))
+    wide = rng.uniform(-3 * span, 3 * span, size=(n, d))
+    return np.where(rng.random((n, 1)) < 0.7, near, wide)
+
+
+@given(adversarial_mixtures(n_features=(1, 6)), st.data(), RTOLS)
+def test_points_are_within_rtol_and_labels_exact(mixture, data, rtol):
+    X = data.draw(adversarial_points(mixture))
+    exact = gmmfast.score_samples(mixture, X)
+    approx = gmmfast.score_samples(mixture, X, rtol=rtol)
+    assert np.isfinite(approx).all()
+    slack = 1e-12 * (1.0 + np.abs(exact))
+    assert np.all(approx <= exact + slack)
+    assert np.all(approx >= exact + np.log1p(-rtol) - slack)
+    np.testing.assert_allclose(exact, ref.score_samples(mixture, X), rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(
+        gmmfast.predict(mixture, X, rtol=rtol), gmmfast.predict(mixture, X)
+    )
+    # Responsibilities of the kept components, renormalised: each moves by at most
+    # rtol / (1 − rtol), the dropped ones weigh at most rtol.
+    proba = gmmfast.predict_proba(mixture, X, rtol=rtol)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    bound = rtol / (1 - rtol) + 1e-12
+    assert np.all(np.abs(proba - gmmfast.predict_proba(mixture, X)) <= bound)
+
+
 def regression_spread(mixture, given_dims, points, mean):
     """max_k |m_k(x) − mean(x)| per point and feature: how far any component's regression is
     from the result (bounds the effect of dropping components)."""

@@ -81,13 +81,22 @@ class Regressions:
     ) -> Regressions: ...
 
 def score_samples(
-    components: Components, x: npt.NDArray[np.float64], out: npt.NDArray[np.float64]
+    components: Components,
+    x: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+    rtol: float = 0.0,
 ) -> None: ...
 def predict_proba(
-    components: Components, x: npt.NDArray[np.float64], out: npt.NDArray[np.float64]
+    components: Components,
+    x: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+    rtol: float = 0.0,
 ) -> None: ...
 def predict(
-    components: Components, x: npt.NDArray[np.float64], out: npt.NDArray[np.int64]
+    components: Components,
+    x: npt.NDArray[np.float64],
+    out: npt.NDArray[np.int64],
+    rtol: float = 0.0,
 ) -> None: ...
 def log_density_grid(
     components: Components,
@@ -131,6 +140,13 @@ def candidate_counts(
     rtol: float = 0.0,
     kind: str = "density",
     origin: tuple[int, int] = ...,
+) -> None: ...
+def point_candidate_counts(
+    components: Components,
+    x: npt.NDArray[np.float64],
+    out: npt.NDArray[np.int64],
+    rtol: float = 0.0,
+    kind: str = "density",
 ) -> None: ...
 def sample_counts(
     weights: npt.NDArray[np.float64],

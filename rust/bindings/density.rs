@@ -10,7 +10,6 @@ use super::common::{
     check_rtol, contiguous_mut, grid_window, run, run_float, writeable, Components, FloatKernel,
 };
 use crate::conditional;
-use crate::cull::Culling;
 use crate::density;
 use crate::error::KernelError;
 use crate::evaluate::Store;
@@ -18,46 +17,56 @@ use crate::grid::{Axes, Window};
 use crate::interrupt::Stop;
 use crate::mixture::Planar;
 
-/// log p(x) for every row of x into out (n,).
+/// log p(x) for every row of x into out (n,); (1 − rtol)·p ≤ p̂ ≤ p.
 #[pyfunction]
+#[pyo3(signature = (components, x, out, rtol=0.0))]
 pub(crate) fn score_samples(
     py: Python<'_>,
     components: &Components,
     x: PyReadonlyArray2<'_, f64>,
     out: &Bound<'_, PyArray1<f64>>,
+    rtol: f64,
 ) -> PyResult<()> {
     let x = components.points(&x)?;
+    let rtol = check_rtol(rtol)?;
     let mut out = writeable("out", out)?;
     let out = contiguous_mut("out", &mut out)?;
     run(py, |stop| {
-        density::score_points(&components.mixture, x, out, stop)
+        density::score_points(&components.mixture, x, rtol, out, stop)
     })
 }
 
 /// Responsibilities for every row of x into out (n, K).
 #[pyfunction]
+#[pyo3(signature = (components, x, out, rtol=0.0))]
 pub(crate) fn predict_proba(
     py: Python<'_>,
     components: &Components,
     x: PyReadonlyArray2<'_, f64>,
     out: &Bound<'_, PyArray2<f64>>,
+    rtol: f64,
 ) -> PyResult<()> {
     let x = components.points(&x)?;
+    let rtol = check_rtol(rtol)?;
     let mut out = writeable("out", out)?;
     let out = contiguous_mut("out", &mut out)?;
     run(py, |stop| {
-        density::predict_proba_points(&components.mixture, x, out, stop)
+        density::predict_proba_points(&components.mixture, x, rtol, out, stop)
     })
 }
 
-/// Most responsible component for every row of x into out (n,).
+/// Most responsible component for every row of x into out (n,); exact for any rtol < 1
+/// (checked, not needed).
 #[pyfunction]
+#[pyo3(signature = (components, x, out, rtol=0.0))]
 pub(crate) fn predict(
     py: Python<'_>,
     components: &Components,
     x: PyReadonlyArray2<'_, f64>,
     out: &Bound<'_, PyArray1<i64>>,
+    rtol: f64,
 ) -> PyResult<()> {
+    check_rtol(rtol)?;
     let x = components.points(&x)?;
     let mut out = writeable("out", out)?;
     let out = contiguous_mut("out", &mut out)?;
@@ -148,10 +157,7 @@ pub(crate) fn candidate_counts(
     let (axes, window) = grid_window(&xs, &ys, origin, out.shape())?;
     let rtol = check_rtol(rtol)?;
     let culling = match kind {
-        "density" => Culling {
-            threshold: density::NEGLIGIBLE,
-            rtol,
-        },
+        "density" => density::density_culling(rtol),
         "conditional" => conditional::grid_culling(planar.len(), rtol),
         other => {
             return Err(PyValueError::new_err(format!(
@@ -163,5 +169,36 @@ pub(crate) fn candidate_counts(
     let out = contiguous_mut("out", &mut out)?;
     run(py, |stop| {
         density::candidate_counts(planar, &axes, &window, &culling, out, stop)
+    })
+}
+
+/// How many components the point kernel of `kind` ("density", "label" or "conditional")
+/// evaluates at each row of x, into out (n,).
+#[pyfunction]
+#[pyo3(signature = (components, x, out, rtol=0.0, kind="density"))]
+pub(crate) fn point_candidate_counts(
+    py: Python<'_>,
+    components: &Components,
+    x: PyReadonlyArray2<'_, f64>,
+    out: &Bound<'_, PyArray1<i64>>,
+    rtol: f64,
+    kind: &str,
+) -> PyResult<()> {
+    let x = components.points(&x)?;
+    let rtol = check_rtol(rtol)?;
+    let culling = match kind {
+        "density" => density::density_culling(rtol),
+        "label" => density::LABEL_CULLING,
+        "conditional" => conditional::grid_culling(components.mixture.n_components(), rtol),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "kind must be 'density', 'label' or 'conditional', got {other:?}"
+            )))
+        }
+    };
+    let mut out = writeable("out", out)?;
+    let out = contiguous_mut("out", &mut out)?;
+    run(py, |stop| {
+        density::point_candidate_counts(&components.mixture, x, &culling, out, stop)
     })
 }

@@ -27,10 +27,11 @@
 use crate::cull::Culling;
 use crate::density::{peak, NEGLIGIBLE};
 use crate::error::{check_len, KernelError};
-use crate::evaluate::{for_each_point, Store};
+use crate::evaluate::Store;
 use crate::fastmath::weights_into;
 use crate::interrupt::Stop;
 use crate::mixture::Components;
+use crate::points::{for_each_point, Group, PointReducer, Slots};
 
 mod grid;
 
@@ -293,13 +294,80 @@ fn wide_std(reg: &Regression, scratch: &mut Scratch, total: f64) {
     }
 }
 
+/// The conditional moments at every point, from its candidates' log-densities.
+struct PointConditional<'a> {
+    reg: &'a Regression,
+    /// The exact cut-off of the whole mixture.
+    exact: f64,
+    rtol: f64,
+    with_std: bool,
+}
+
+impl PointConditional<'_> {
+    /// Components skipped at a point: below 2⁻⁵³ of the total together (`exact`) and, with
+    /// rtol > 0, below rtol / 2 together (the other half of the budget is the culling's).
+    fn cutoff(&self, n_cands: usize) -> f64 {
+        if self.rtol > 0.0 {
+            self.exact
+                .max((self.rtol / 2.0).ln() - (n_cands as f64).ln())
+        } else {
+            self.exact
+        }
+    }
+}
+
+impl PointReducer<f64> for PointConditional<'_> {
+    /// The reduction's scratch space and one point's values.
+    type State = (Scratch, Vec<f64>);
+    fn state(&self) -> Self::State {
+        (Scratch::new(self.reg.n_rest), Vec::new())
+    }
+    fn width(&self) -> usize {
+        self.reg.n_rest
+    }
+    fn group(&self, (scratch, l): &mut Self::State, group: &Group, slots: &mut Slots<f64>) {
+        let cutoff = self.cutoff(group.cands.len());
+        for p in 0..group.len {
+            if group.max[p] > f64::NEG_INFINITY {
+                group.values(p, l);
+                let x = group.point(p);
+                moments(
+                    self.reg,
+                    l,
+                    |c| group.cands[c],
+                    x,
+                    cutoff,
+                    self.with_std,
+                    scratch,
+                );
+                let (mean, std) = slots.get(p);
+                scratch.store(mean, std);
+            }
+        }
+    }
+    fn point(
+        &self,
+        (scratch, _): &mut Self::State,
+        l: &[f64],
+        x: &[f64],
+        mean: &mut [f64],
+        std: &mut [f64],
+    ) {
+        // `l` holds the nearest components' constants: their regressions decide.
+        let cutoff = self.cutoff(l.len());
+        moments(self.reg, l, |k| k, x, cutoff, self.with_std, scratch);
+        scratch.store(mean, std);
+    }
+}
+
 /// E[rest | given = x] for every row of `x` (n × g) into `mean` (n × m), and the conditional
 /// standard deviations into `std` (n × m) unless `std` is empty.
 ///
-/// `rtol` = 0 is exact (terms that together weigh less than 2⁻⁵³ of the total are skipped).
-/// With `rtol` > 0, terms below rtol/K of the largest are skipped as well: they weigh at most
-/// rtol of the total together, so the mean moves by at most rtol times the distance from the
-/// skipped components' regressions to the result.
+/// `rtol` = 0 is exact (terms that together weigh less than 2⁻⁵³ of the total are skipped),
+/// and a point's result does not depend on the other points. With `rtol` > 0, components are
+/// culled per block of points and skipped per point, each within half the budget: they weigh
+/// at most rtol of the total together, so the mean moves by at most rtol times the distance
+/// from the skipped components' regressions to the result.
 pub fn conditional_mean_points(
     marginal: &Components,
     reg: &Regression,
@@ -310,27 +378,14 @@ pub fn conditional_mean_points(
     stop: &Stop,
 ) -> Result<(), KernelError> {
     reg.check_marginal(marginal.n_components(), marginal.n_features())?;
-    let m = reg.n_rest;
-    let exact = exact_cutoff(reg.n_components);
-    let cutoff = if rtol > 0.0 {
-        exact.max(rtol.ln() - (reg.n_components as f64).ln())
-    } else {
-        exact
+    let reducer = PointConditional {
+        reg,
+        exact: exact_cutoff(reg.n_components),
+        rtol,
+        with_std: !std.is_empty(),
     };
-    let with_std = !std.is_empty();
-    let init = || Scratch::new(m);
-    // Where every squared distance overflowed, `l` holds the nearest components' constants
-    // (see `for_each_point`): their regressions decide.
-    let reduce = |scratch: &mut Scratch,
-                  l: &[f64],
-                  _overflow: bool,
-                  x: &[f64],
-                  mean: &mut [f64],
-                  std: &mut [f64]| {
-        moments(reg, l, |i| i, x, cutoff, with_std, scratch);
-        scratch.store(mean, std);
-    };
-    for_each_point(marginal, x, m, mean, std, init, reduce, stop)
+    let culling = grid_culling(reg.n_components, rtol);
+    for_each_point(marginal, x, &culling, mean, std, &reducer, stop)
 }
 
 #[cfg(test)]
