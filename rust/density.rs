@@ -120,7 +120,7 @@ impl PointReducer<f64> for PointLogDensity {
             }
         }
     }
-    fn point(&self, _: &mut (), _: &[f64], _: &[f64], out: &mut [f64], _: &mut [f64]) {
+    fn point(&self, _: &mut (), _: &[f64], _: &[f64], _: usize, out: &mut [f64], _: &mut [f64]) {
         // Beyond the range of f64 the log-density rounds to −∞.
         out[0] = f64::NEG_INFINITY;
     }
@@ -141,7 +141,7 @@ impl PointReducer<i64> for PointLabel {
             slots.get(p).0[0] = group.cands[group.arg[p]] as i64;
         }
     }
-    fn point(&self, _: &mut (), l: &[f64], _: &[f64], out: &mut [i64], _: &mut [i64]) {
+    fn point(&self, _: &mut (), l: &[f64], _: &[f64], _: usize, out: &mut [i64], _: &mut [i64]) {
         out[0] = peak(l).argmax as i64;
     }
 }
@@ -196,6 +196,7 @@ impl PointReducer<f64> for PointResponsibilities {
         (_, w): &mut Self::State,
         l: &[f64],
         _: &[f64],
+        _: usize,
         out: &mut [f64],
         _: &mut [f64],
     ) {
@@ -226,7 +227,7 @@ impl PointReducer<i64> for PointCount {
             slots.get(p).0[0] = group.cands.len() as i64;
         }
     }
-    fn point(&self, _: &mut (), l: &[f64], _: &[f64], out: &mut [i64], _: &mut [i64]) {
+    fn point(&self, _: &mut (), l: &[f64], _: &[f64], _: usize, out: &mut [i64], _: &mut [i64]) {
         out[0] = l.len() as i64;
     }
 }

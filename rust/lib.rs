@@ -8,6 +8,7 @@ mod bindings;
 pub mod conditional;
 pub mod cull;
 pub mod density;
+pub mod em;
 pub mod error;
 pub mod evaluate;
 pub mod fastmath;
@@ -21,7 +22,7 @@ pub mod specialise;
 
 use pyo3::prelude::*;
 
-use crate::bindings::{common, conditional as cond, density as dens, sample as samp};
+use crate::bindings::{common, conditional as cond, density as dens, em as fit, sample as samp};
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -40,6 +41,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cond::Regressions>()?;
     m.add_function(wrap_pyfunction!(cond::conditional_mean, m)?)?;
     m.add_function(wrap_pyfunction!(cond::conditional_mean_grid, m)?)?;
+    // EM: one E-step with the M-step's sums.
+    m.add_function(wrap_pyfunction!(fit::e_step, m)?)?;
     // Sampling: the samplers' Gaussians, counts, samples, sample images.
     m.add_class::<samp::Gaussians>()?;
     m.add_function(wrap_pyfunction!(samp::sample_counts, m)?)?;

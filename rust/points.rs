@@ -94,6 +94,12 @@ impl Group<'_> {
         &self.x[self.rows[p] * self.d..(self.rows[p] + 1) * self.d]
     }
 
+    /// The caller's row number of lane `p`'s point.
+    #[inline]
+    pub fn row(&self, p: usize) -> usize {
+        self.rows[p]
+    }
+
     /// Lane `p`'s log-densities, one per candidate, into `out`.
     #[inline]
     pub fn values(&self, p: usize, out: &mut Vec<f64>) {
@@ -137,17 +143,22 @@ impl<T> Slots<'_, T> {
 
 /// What a point kernel does with the log-densities of its candidates.
 pub trait PointReducer<T>: Sync {
-    /// Scratch space, made once per thread's share of the tree.
-    type State;
+    /// Scratch space, made once per thread's share of the tree (and the sums of an
+    /// accumulating reducer).
+    type State: Send;
     fn state(&self) -> Self::State;
     /// Output values per point.
     fn width(&self) -> usize;
     /// Writes the results of the group's lanes `p < group.len` whose `max` is above −∞.
     fn group(&self, state: &mut Self::State, group: &Group, slots: &mut Slots<T>);
-    /// Writes one point's results from the values `l` of *every* component (`l[k]` is
-    /// component k's): the cold path where no candidate is above −∞, where `l` holds
-    /// [`Components::nearest_log_probs`] (the nearest components' constants, −∞ elsewhere).
-    fn point(&self, state: &mut Self::State, l: &[f64], x: &[f64], out: &mut [T], extra: &mut [T]);
+    /// Writes the results of the point `x` (the caller's row `row`) from the values `l` of
+    /// *every* component (`l[k]` is component k's): the cold path where no candidate is above
+    /// −∞, where `l` holds [`Components::nearest_log_probs`] (the nearest components'
+    /// constants, −∞ elsewhere).
+    fn point(&self, state: &mut Self::State, l: &[f64], x: &[f64], row: usize, out: &mut [T], extra: &mut [T]);
+    /// Adds what `other` accumulated to `state`, for reductions over points (an E-step's
+    /// sums): [`accumulate`] merges the states of the tree's subtrees in a fixed order.
+    fn merge(&self, _state: &mut Self::State, _other: Self::State) {}
 }
 
 /// Raw output pointers, shared by the threads (each writes only its own rows).
@@ -176,6 +187,26 @@ where
     T: Send,
     R: PointReducer<T>,
 {
+    accumulate(mixture, x, culling, out, extra, reducer, stop).map(|_| ())
+}
+
+/// [`for_each_point`], returning the reducer's state accumulated over every point: the
+/// states of the tree's subtrees (each made by `reducer.state()` and filled in the tree's
+/// order) merged pairwise in the tree's order, so that sums come out bitwise the same for
+/// any number of threads. `None` when there are no points.
+pub fn accumulate<T, R>(
+    mixture: &Components,
+    x: &[f64],
+    culling: &Culling,
+    out: &mut [T],
+    extra: &mut [T],
+    reducer: &R,
+    stop: &Stop,
+) -> Result<Option<R::State>, KernelError>
+where
+    T: Send,
+    R: PointReducer<T>,
+{
     let d = mixture.n_features();
     if x.len() % d != 0 {
         return Err(KernelError::Shape(format!(
@@ -189,8 +220,8 @@ where
     if !extra.is_empty() {
         check_len("second output", extra.len(), out.len())?;
     }
-    if n == 0 || width == 0 {
-        return Ok(());
+    if n == 0 {
+        return Ok(None);
     }
     let driver = Driver {
         mixture,
@@ -211,8 +242,9 @@ where
     };
     let mut rows: Vec<usize> = (0..n).collect();
     let everything: Vec<usize> = (0..mixture.n_components()).collect();
-    driver.node(&mut rows, &everything, usize::MAX, None);
-    stop.check()
+    let state = driver.parallel(&mut rows, &everything, usize::MAX);
+    stop.check()?;
+    Ok(Some(state))
 }
 
 fn has_avx2() -> bool {
@@ -292,66 +324,87 @@ struct Driver<'a, T, R> {
 }
 
 impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
-    /// Processes the points `rows` (a node of the tree) with the candidates `cands`, selected
-    /// for a node of `selected_for` points. Above [`SEQUENTIAL`] points the two halves run in
-    /// parallel; below, one scratch space serves the whole subtree.
-    fn node(
+    /// The candidates of a node of `n` points among `cands`, selected for a node of
+    /// `selected_for` points, and the size they are now selected for.
+    fn refine<'c>(
         &self,
-        rows: &mut [usize],
-        cands: &[usize],
+        rows: &[usize],
+        bbox: &(Vec<f64>, Vec<f64>),
+        cands: &'c [usize],
         selected_for: usize,
-        scratch: Option<&mut Scratch<R::State>>,
-    ) {
-        if self.stop.requested() {
-            return;
-        }
+    ) -> (std::borrow::Cow<'c, [usize]>, usize) {
         let n = rows.len();
-        let (lo, hi) = self.bounding_box(rows);
         let is_leaf = n <= LEAF;
         let refine = if is_leaf {
             n >= MIN_CULL
         } else {
             n * REFINE <= selected_for
         };
-        let refined;
-        let (cands, selected_for) = if refine {
-            let culling = if is_leaf { &self.leaf } else { &self.inner };
-            refined = self.select(&lo, &hi, cands, culling);
-            (&refined[..], n)
-        } else {
-            (cands, selected_for)
-        };
-        match scratch {
-            Some(scratch) if is_leaf => self.evaluate_leaf(rows, cands, scratch),
-            None if is_leaf => self.evaluate_leaf(rows, cands, &mut self.scratch()),
-            scratch => {
-                let dim = self.split_dim(&lo, &hi);
-                let mid = (n / 2).div_ceil(LANES) * LANES;
-                let x = self.x;
-                let d = self.d;
-                rows.select_nth_unstable_by(mid, |&a, &b| {
-                    x[a * d + dim].total_cmp(&x[b * d + dim])
-                });
-                let (left, right) = rows.split_at_mut(mid);
-                match scratch {
-                    Some(s) => {
-                        self.node(left, cands, selected_for, Some(&mut *s));
-                        self.node(right, cands, selected_for, Some(s));
-                    }
-                    None if n < SEQUENTIAL => {
-                        let mut s = self.scratch();
-                        self.node(left, cands, selected_for, Some(&mut s));
-                        self.node(right, cands, selected_for, Some(&mut s));
-                    }
-                    None => {
-                        rayon::join(
-                            || self.node(left, cands, selected_for, None),
-                            || self.node(right, cands, selected_for, None),
-                        );
-                    }
-                }
-            }
+        if !refine {
+            return (cands.into(), selected_for);
         }
+        let culling = if is_leaf { &self.leaf } else { &self.inner };
+        (self.select(&bbox.0, &bbox.1, cands, culling).into(), n)
+    }
+
+    /// Splits the points `rows` of an inner node in two halves (by the position of the
+    /// median along the feature where its box loosens the bounds most, rounded up to a whole
+    /// number of groups), in place.
+    fn split<'r>(
+        &self,
+        rows: &'r mut [usize],
+        (lo, hi): &(Vec<f64>, Vec<f64>),
+    ) -> (&'r mut [usize], &'r mut [usize]) {
+        let dim = self.split_dim(lo, hi);
+        let mid = (rows.len() / 2).div_ceil(LANES) * LANES;
+        let (x, d) = (self.x, self.d);
+        rows.select_nth_unstable_by(mid, |&a, &b| x[a * d + dim].total_cmp(&x[b * d + dim]));
+        rows.split_at_mut(mid)
+    }
+
+    /// Processes a node of at least [`SEQUENTIAL`] points: its halves in parallel, each
+    /// returning its subtree's state, merged left then right. Below, one thread and one
+    /// scratch space do the whole subtree.
+    fn parallel(&self, rows: &mut [usize], cands: &[usize], selected_for: usize) -> R::State {
+        let mut scratch = self.scratch();
+        if rows.len() < SEQUENTIAL {
+            self.sequential(rows, cands, selected_for, &mut scratch);
+            return scratch.state;
+        }
+        if self.stop.requested() {
+            return scratch.state;
+        }
+        let bbox = self.bounding_box(rows);
+        let (cands, selected_for) = self.refine(rows, &bbox, cands, selected_for);
+        let (left, right) = self.split(rows, &bbox);
+        let (mut a, b) = rayon::join(
+            || self.parallel(left, &cands, selected_for),
+            || self.parallel(right, &cands, selected_for),
+        );
+        self.reducer.merge(&mut a, b);
+        a
+    }
+
+    /// Processes the node `rows` and its subtree on this thread.
+    fn sequential(
+        &self,
+        rows: &mut [usize],
+        cands: &[usize],
+        selected_for: usize,
+        scratch: &mut Scratch<R::State>,
+    ) {
+        if self.stop.requested() {
+            return;
+        }
+        let bbox = self.bounding_box(rows);
+        let (cands, selected_for) = self.refine(rows, &bbox, cands, selected_for);
+        if rows.len() <= LEAF {
+            self.evaluate_leaf(rows, &cands, scratch);
+            return;
+        }
+        let (left, right) = self.split(rows, &bbox);
+        self.sequential(left, &cands, selected_for, scratch);
+        self.sequential(right, &cands, selected_for, scratch);
     }
 
     fn scratch(&self) -> Scratch<R::State> {
@@ -486,7 +539,8 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
                     self.mixture
                         .nearest_log_probs(point, &mut s.full, &mut s.full_y);
                     let (out, extra) = slots.get(p);
-                    self.reducer.point(&mut s.state, &s.full, point, out, extra);
+                    self.reducer
+                        .point(&mut s.state, &s.full, point, lane_rows[p], out, extra);
                 }
             }
         }
@@ -708,7 +762,7 @@ mod tests {
             1
         }
         fn group(&self, _: &mut (), _: &Group, _: &mut Slots<f64>) {}
-        fn point(&self, _: &mut (), _: &[f64], _: &[f64], _: &mut [f64], _: &mut [f64]) {}
+        fn point(&self, _: &mut (), _: &[f64], _: &[f64], _: usize, _: &mut [f64], _: &mut [f64]) {}
     }
 
     /// The culled, vectorised driver gives bitwise the log-sum-exp of every component, point

@@ -4,6 +4,8 @@ Every function takes as its first argument a fitted ``sklearn.mixture.GaussianMi
 fitted ``BayesianGaussianMixture`` or a :class:`Mixture`.
 """
 
+from typing import TYPE_CHECKING
+
 from ._conditional import conditional_mean, conditional_mean_grid
 from ._core import __version__
 from ._density import label_grid, log_density_grid, predict, predict_proba, score_samples
@@ -13,7 +15,11 @@ from ._mixture import Mixture
 from ._model import ModelLike
 from ._sampling import sample, sample_image
 
+if TYPE_CHECKING:
+    from ._estimator import GaussianMixture
+
 __all__ = [
+    "GaussianMixture",
     "Grid",
     "Mixture",
     "ModelLike",
@@ -30,3 +36,13 @@ __all__ = [
     "save",
     "score_samples",
 ]
+
+
+def __getattr__(name: str):
+    # The estimator subclasses scikit-learn's: import it (and scikit-learn) on first use only,
+    # so that ``import gmmfast`` stays light.
+    if name == "GaussianMixture":
+        from ._estimator import GaussianMixture
+
+        return GaussianMixture
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

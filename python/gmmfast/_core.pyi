@@ -173,3 +173,13 @@ def sample_image(
     colours: npt.NDArray[np.float64] | None,
 ) -> None: ...
 def num_threads() -> int: ...
+def e_step(
+    components: Components,
+    x: npt.NDArray[np.float64],
+    shift: npt.NDArray[np.float64],
+    nk: npt.NDArray[np.float64],
+    s1: npt.NDArray[np.float64],
+    s2: npt.NDArray[np.float64],
+    sample_weight: npt.NDArray[np.float64] | None = None,
+    rtol: float = 0.0,
+) -> float: ...

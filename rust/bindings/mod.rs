@@ -18,10 +18,11 @@
 //!
 //! * [`common`]: `run` (GIL release, worker pool, Ctrl-C, panics), the error mapping, the
 //!   layout checks, the `Components` pyclass and the grid helpers;
-//! * [`density`], [`conditional`], [`sample`]: the functions of each kernel family, and the
+//! * [`density`], [`conditional`], [`sample`], [`em`]: the functions of each kernel family, and the
 //!   pyclasses only that family takes (`Regressions`, `Gaussians`).
 
 pub(crate) mod common;
 pub(crate) mod conditional;
 pub(crate) mod density;
+pub(crate) mod em;
 pub(crate) mod sample;

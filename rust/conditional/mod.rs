@@ -350,6 +350,7 @@ impl PointReducer<f64> for PointConditional<'_> {
         (scratch, _): &mut Self::State,
         l: &[f64],
         x: &[f64],
+        _: usize,
         mean: &mut [f64],
         std: &mut [f64],
     ) {

@@ -1,0 +1,56 @@
+//! Bindings of the EM kernel (`em.rs`): one E-step with the M-step's sums.
+
+use numpy::{PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+
+use super::common::{check_rtol, contiguous, contiguous_mut, run, writeable, Components};
+use crate::em;
+use crate::error::check_len;
+
+/// One E-step at the rows of x: returns Σ_i w_i log p(x_i) and writes N_k into nk (K,),
+/// S1_k into s1 (K, d) and S2_k into s2 (K, d, d), the moments around shift (K, d).
+/// sample_weight (n,) or None for unit weights; rtol as for score_samples.
+#[pyfunction]
+#[pyo3(signature = (components, x, shift, nk, s1, s2, sample_weight=None, rtol=0.0))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn e_step(
+    py: Python<'_>,
+    components: &Components,
+    x: PyReadonlyArray2<'_, f64>,
+    shift: PyReadonlyArray2<'_, f64>,
+    nk: &Bound<'_, PyArray1<f64>>,
+    s1: &Bound<'_, PyArray2<f64>>,
+    s2: &Bound<'_, PyArray3<f64>>,
+    sample_weight: Option<PyReadonlyArray1<'_, f64>>,
+    rtol: f64,
+) -> PyResult<f64> {
+    let x = components.points(&x)?;
+    let shift = contiguous("shift", &shift)?;
+    let weights = match &sample_weight {
+        Some(w) => contiguous("sample_weight", w)?,
+        None => &[],
+    };
+    let rtol = check_rtol(rtol)?;
+    let (k, d) = (
+        components.mixture.n_components(),
+        components.mixture.n_features(),
+    );
+    let mut nk = writeable("nk", nk)?;
+    let mut s1 = writeable("s1", s1)?;
+    let mut s2 = writeable("s2", s2)?;
+    let (nk, s1, s2) = (
+        contiguous_mut("nk", &mut nk)?,
+        contiguous_mut("s1", &mut s1)?,
+        contiguous_mut("s2", &mut s2)?,
+    );
+    check_len("nk", nk.len(), k)?;
+    check_len("s1", s1.len(), k * d)?;
+    check_len("s2", s2.len(), k * d * d)?;
+    let stats = run(py, |stop| {
+        em::e_step(&components.mixture, x, weights, shift, rtol, stop)
+    })?;
+    nk.copy_from_slice(&stats.nk);
+    s1.copy_from_slice(&stats.s1);
+    s2.copy_from_slice(&stats.s2);
+    Ok(stats.log_lik)
+}
