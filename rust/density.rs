@@ -68,6 +68,13 @@ pub fn peak(l: &[f64]) -> Peak {
 /// `w` is scratch space. Only meaningful when `peak.max` is finite.
 #[inline]
 pub fn log_sum_rel(l: &[f64], peak: Peak, w: &mut Vec<f64>) -> f64 {
+    relative_terms(l, peak, w).ln()
+}
+
+/// Σ_k exp(l_k − max) ≥ 1, the sum behind [`log_sum_rel`], leaving the terms in `w`: 0 for the
+/// peak and for those skipped (below 2⁻⁵³ of it), exp(l_k − max) for the others.
+#[inline]
+pub fn relative_terms(l: &[f64], peak: Peak, w: &mut Vec<f64>) -> f64 {
     w.resize(l.len(), 0.0);
     // The terms, all at once (this loop vectorises), then their sum in component order
     // starting from the peak's 1, which keeps the skipped terms' no-op argument valid.
@@ -77,7 +84,7 @@ pub fn log_sum_rel(l: &[f64], peak: Peak, w: &mut Vec<f64>) -> f64 {
     for &v in w.iter() {
         sum += v;
     }
-    sum.ln()
+    sum
 }
 
 /// log Σ_k exp(l_k), exact as described in the module documentation; `w` is scratch space.

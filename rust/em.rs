@@ -16,7 +16,8 @@
 //!
 //! Responsibilities are computed as the point kernels compute them: log p = m + ln s with
 //! s = 1 + Σ exp(l_k − m) over the terms above 2⁻⁵³ of the largest (see [`crate::density`]),
-//! r_ik = exp((l_k − m) − ln s) for those terms and 0 for the others. With rtol > 0 the leaves
+//! r_ik = exp(l_k − m) / s for those terms and 0 for the others (within an ulp or two of
+//! scikit-learn's exp(l_k − log p)). With rtol > 0 the leaves
 //! also drop components whose total density is at most rtol of the largest term (see
 //! [`crate::cull`]): for every point the responsibility mass dropped is at most rtol.
 //!
@@ -27,9 +28,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::cull::Culling;
-use crate::density::{log_sum_rel, peak, Peak, NEGLIGIBLE};
+use crate::density::{peak, relative_terms, Peak, NEGLIGIBLE};
 use crate::error::{check_len, KernelError};
-use crate::fastmath::exp_neg;
 use crate::interrupt::Stop;
 use crate::mixture::Components;
 use crate::points::{accumulate, Group, PointReducer, Slots};
@@ -101,16 +101,18 @@ impl EStep<'_> {
         x: &[f64],
         weight: f64,
     ) {
-        let rel = log_sum_rel(l, pk, &mut state.w);
+        // The terms of log p as `log_sum_rel` adds them (so that Σ log p is bitwise the sum of
+        // `score_samples`), then each responsibility as its term over their sum.
+        let sum = relative_terms(l, pk, &mut state.w);
+        let scale = weight / sum;
         let stats = &mut state.stats;
-        stats.log_lik += weight * (pk.max + rel);
+        stats.log_lik += weight * (pk.max + sum.ln());
+        state.w[pk.argmax] = 1.0;
         let d = self.n_features;
         specialise!(d, D => {
-            for (c, &v) in l.iter().enumerate() {
-                let t = v - pk.max;
-                if t > NEGLIGIBLE {
-                    let rw = exp_neg(t - rel) * weight;
-                    add_moments::<D>(stats, index(c), d, self.shift, x, rw);
+            for (c, &term) in state.w.iter().enumerate() {
+                if term > 0.0 {
+                    add_moments::<D>(stats, index(c), d, self.shift, x, term * scale);
                 }
             }
         });

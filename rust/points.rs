@@ -17,12 +17,17 @@
 //!
 //! # Bounds over a box
 //!
-//! For component k and a box with centre c and half-widths h, with z = ‖(c − μ_k)ᵀ U_k‖ and
-//! ρ = Σ_i h_i ‖U_k[i, :]‖, every x of the box has ‖(x − μ_k)ᵀ U_k‖ in [z − ρ, z + ρ] (the
-//! triangle inequality, one feature at a time), so
+//! For component k and a box with centre c and half-widths h, let y = (x − μ_k)ᵀ U_k, so that
+//! l_k(x) = c_k − ½ ‖y‖². Two bounds on ‖y‖² over the box hold, and the tighter of each is
+//! kept:
+//!
+//! * as a whole: with z = ‖(c − μ_k)ᵀ U_k‖ and ρ = Σ_i h_i ‖U_k[i, :]‖, ‖y‖ is within ρ of z
+//!   (the triangle inequality, one feature at a time): ‖y‖² ∈ [(z − ρ)₊², (z + ρ)²];
+//! * per coordinate: y_j is linear in x, so within r_j = Σ_i h_i |U_k[i, j]| of its value
+//!   y_j(c) at the centre: ‖y‖² ∈ [Σ_j (|y_j(c)| − r_j)₊², Σ_j (|y_j(c)| + r_j)²].
 //!
 //! ```text
-//! lo_k = c_k − ½ (z + ρ)²  ≤  l_k(x)  ≤  hi_k = c_k − ½ max(0, z − ρ)²
+//! lo_k = c_k − ½ max ‖y‖²  ≤  l_k(x)  ≤  hi_k = c_k − ½ min ‖y‖²
 //! ```
 //!
 //! widened by far more than their rounding error (relative to the size of the terms of the
@@ -470,13 +475,22 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
         let u = &self.mixture.prec_chol()[k * d * d..(k + 1) * d * d];
         let norm2 = &self.geometry.norm2[k * d..(k + 1) * d];
         let norm1 = &self.geometry.norm1[k * d..(k + 1) * d];
-        let mut z2 = 0.0;
+        // Two bounds on the quadratic, each tighter in its own cases; both hold, so the
+        // tighter of each pair is kept. Per coordinate j of y = (x − μ)ᵀU: over the box, y_j
+        // lies within r_j = Σ_i h_i |U_ij| of its value at the centre, so y_j² is between
+        // (|y_j| − r_j)₊² and (|y_j| + r_j)². As a whole: ‖y‖ is within ρ of z (above).
+        let (mut z2, mut lo2, mut hi2) = (0.0, 0.0, 0.0);
         for j in 0..d {
-            let mut yj = 0.0;
+            let (mut yj, mut rj) = (0.0, 0.0);
             for i in 0..=j {
                 yj += (centre[i] - mu[i]) * u[i * d + j];
+                rj += half[i] * u[i * d + j].abs();
             }
             z2 += yj * yj;
+            let near = (yj.abs() - rj).max(0.0);
+            let far = yj.abs() + rj;
+            lo2 += near * near;
+            hi2 += far * far;
         }
         let (mut rho, mut size) = (0.0, 0.0);
         for i in 0..d {
@@ -484,15 +498,17 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
             size += ((centre[i] - mu[i]).abs() + half[i]) * norm1[i];
         }
         let c = self.mixture.log_const()[k];
-        // Every term of the kernel's quadratic, and of z² and ρ², is at most size² in
+        // Every term of the kernel's quadratic, and of these bounds, is at most size² in
         // magnitude: their rounding errors are a few ulps of it per feature.
         let slack = ROUNDING * d as f64 * size * size;
         if !slack.is_finite() {
             return (f64::NEG_INFINITY, c);
         }
         let z = z2.sqrt();
-        let q_min = if z > rho { (z - rho) * (z - rho) } else { 0.0 };
-        let q_max = (z + rho) * (z + rho);
+        let whole_min = if z > rho { (z - rho) * (z - rho) } else { 0.0 };
+        let whole_max = (z + rho) * (z + rho);
+        let q_min = whole_min.max(lo2);
+        let q_max = whole_max.min(hi2);
         (c - 0.5 * q_max - slack, (c - 0.5 * q_min + slack).min(c))
     }
 
