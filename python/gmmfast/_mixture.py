@@ -328,7 +328,6 @@ class Mixture:
         covariances to stay positive definite in floating point.
         """
         d = self.n_features
-        check_real(A, "A")
         A = _as_float_array(A, "A")
         if A.ndim != 2 or A.shape[1] != d or A.shape[0] < 1:
             raise ValueError(
@@ -677,7 +676,6 @@ def _mapped_covariances(A: np.ndarray, covariances: np.ndarray, covariance_type:
 def _noise_covariance(covariance, d: int) -> tuple:
     """The noise covariance of :meth:`Mixture.convolve` checked and in its simplest form:
     ``('scalar', c)``, ``('diag', (d,) variances)`` or ``('full', (d, d) matrix)``."""
-    check_real(covariance, "covariance")
     noise = _as_float_array(covariance, "covariance")
     if noise.ndim == 2 and noise.shape == (d, d):
         noise = _symmetrised(noise, "tied", name="covariance")

@@ -238,12 +238,13 @@ def check_alpha_bar(alpha_bar, name: str = "alpha_bar") -> np.ndarray:
     fraction ᾱ of the signal's variance kept by a diffusion step. ``TypeError`` for bools and
     non-numbers, ``ValueError`` for complex numbers, text, NaN and values outside (0, 1]."""
     check_real(alpha_bar, name)
-    if isinstance(alpha_bar, (bool, np.bool_)) or np.asarray(alpha_bar).dtype == np.bool_:
-        raise TypeError(f"{name} must be a number in (0, 1], got {alpha_bar!r}")
     try:
-        values = np.asarray(alpha_bar, dtype=np.float64)
+        values = np.asarray(alpha_bar)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a number in (0, 1], got {alpha_bar!r}") from exc
+    if values.dtype.kind not in "iuf":  # bools, None and other objects (None would be NaN)
+        raise TypeError(f"{name} must be a number in (0, 1], got {alpha_bar!r}")
+    values = values.astype(np.float64)
     bad = ~((values > 0.0) & (values <= 1.0))  # NaN is bad too
     if np.any(bad):
         first = float(values[bad].flat[0])
