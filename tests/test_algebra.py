@@ -443,6 +443,23 @@ def test_diffuse_parameters_are_the_direct_formulas(covariance_type, alpha_bar):
     assert result.metadata == {}
 
 
+@given(
+    mixtures(n_features=(1, 5)),
+    st.one_of(st.floats(1e-300, 1.0, exclude_min=False), st.sampled_from([1e-300, 0.5, 1.0])),
+)
+def test_diffuse_follows_the_formulas_on_random_mixtures(m, alpha_bar):
+    result = m.diffuse(alpha_bar)
+    if alpha_bar == 1.0:
+        assert result is m
+        return
+    d = m.n_features
+    assert result.covariance_type == m.covariance_type
+    np.testing.assert_allclose(result.means, np.sqrt(alpha_bar) * m.means, rtol=1e-15)
+    expected = alpha_bar * dense(m) + (1 - alpha_bar) * np.eye(d)
+    assert_close_matrices(dense(result), expected, rtol=1e-15)
+    assert np.all(np.isfinite(gmmfast.score_samples(result, np.zeros((1, d)))))
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_diffuse_is_a_scaling_then_noise(covariance_type):
     m = make_mixture(covariance_type)
@@ -546,6 +563,19 @@ def test_cdf_limits_shapes_and_interval_probabilities():
     frequency = np.mean((X[:, 1] > a) & (X[:, 1] <= b))
     se = np.sqrt(p * (1 - p) / len(X))
     assert abs(frequency - p) < stats.norm.isf(ALPHA / 2) * se
+
+
+@given(mixtures(n_features=1), st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=30))
+def test_cdf_of_random_mixtures_is_the_weighted_normal_cdfs(m, xs):
+    x = np.sort(np.array(xs))
+    F = m.cdf(x)
+    sd = np.sqrt(dense(m)[:, 0, 0])
+    expected = sum(
+        w * stats.norm.cdf(x, loc=mu, scale=s) for w, mu, s in zip(m.weights, m.means[:, 0], sd)
+    )
+    np.testing.assert_allclose(F, expected, rtol=1e-12, atol=1e-15)
+    assert np.all(np.diff(F) >= 0)
+    assert np.all((F >= 0) & (F <= 1))
 
 
 def test_cdf_of_a_single_gaussian_is_phi():
