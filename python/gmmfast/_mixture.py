@@ -82,6 +82,12 @@ class Mixture:
 
     Every function of gmmfast accepts a ``Mixture`` wherever it accepts a fitted scikit-learn
     estimator. The arrays returned by the properties are read-only copies of the parameters.
+
+    New mixtures come from old ones in closed form: :meth:`marginal` and :meth:`condition`
+    over some features, :meth:`affine` (A x + b), :meth:`convolve` (x plus independent
+    Gaussian noise) and :meth:`diffuse` (the forward process of a diffusion model); the
+    moments are :meth:`mean` and :meth:`covariance`, and a mixture of one feature has a
+    :meth:`cdf`.
     """
 
     __slots__ = (
