@@ -6,6 +6,7 @@ fitted ``BayesianGaussianMixture`` or a :class:`Mixture`.
 
 from typing import TYPE_CHECKING
 
+from . import diffusion
 from ._conditional import conditional_mean, conditional_mean_grid
 from ._core import __version__
 from ._density import label_grid, log_density_grid, predict, predict_proba, score_samples
@@ -26,6 +27,7 @@ __all__ = [
     "__version__",
     "conditional_mean",
     "conditional_mean_grid",
+    "diffusion",
     "label_grid",
     "load",
     "log_density_grid",

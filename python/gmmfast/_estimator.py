@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn import mixture as _sklearn_mixture
@@ -62,7 +63,8 @@ verbose_interval
     parameters are stored in float32, as scikit-learn's would be.
     """
 
-    _parameter_constraints: dict = {
+    lower_bound_: float
+    _parameter_constraints: ClassVar[dict] = {
         **_sklearn_mixture.GaussianMixture._parameter_constraints,
         "rtol": [Interval(Real, 0, 1, closed="left")],
     }
@@ -189,6 +191,7 @@ verbose_interval
                 "Try different init parameters, or increase max_iter, "
                 "tol, or check for degenerate data.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         self._set_parameters(_as_dtype(best_params, X.dtype))
         self.n_iter_ = best_n_iter
@@ -204,16 +207,16 @@ verbose_interval
         if self.init_params == "kmeans":
             kmeans = KMeans(n_clusters=k, n_init=1, random_state=random_state)
             labels = kmeans.fit(X, sample_weight=weights).labels_
-            nk, means, covariances = assigned_parameters(points, weights, np.arange(n), labels, *args)
+            nk, means, covariances = assigned_parameters(
+                points, weights, np.arange(n), labels, *args
+            )
         elif self.init_params == "random":
             nk, means, covariances = random_parameters(points, weights, random_state, *args)
         else:
             if self.init_params == "random_from_data":
                 indices = random_state.choice(n, size=k, replace=False)
             else:  # "k-means++"
-                _, indices = kmeans_plusplus(
-                    X, k, random_state=random_state, sample_weight=weights
-                )
+                _, indices = kmeans_plusplus(X, k, random_state=random_state, sample_weight=weights)
             nk, means, covariances = assigned_parameters(
                 points, weights, indices, np.arange(k), *args
             )
@@ -236,11 +239,13 @@ verbose_interval
         )
 
     def _current_parameters(self) -> Parameters:
+        """The fitted parameters, to continue from (``warm_start``)."""
+        weights, means, covariances, prec_chol = self._get_parameters()
         return Parameters(
-            *(
-                None if p is None else np.asarray(p, dtype=np.float64)
-                for p in self._get_parameters()
-            )
+            np.asarray(weights, dtype=np.float64),
+            np.asarray(means, dtype=np.float64),
+            None if covariances is None else np.asarray(covariances, dtype=np.float64),
+            np.asarray(prec_chol, dtype=np.float64),
         )
 
     def score_samples(self, X):

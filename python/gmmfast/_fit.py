@@ -51,11 +51,12 @@ class Statistics(NamedTuple):
 
 class Parameters(NamedTuple):
     """Mixture parameters in scikit-learn's layouts (``weights_``, ``means_``,
-    ``covariances_``, ``precisions_cholesky_``)."""
+    ``covariances_``, ``precisions_cholesky_``); ``covariances`` is None where scikit-learn
+    leaves it unset (an initialisation from ``precisions_init``)."""
 
     weights: np.ndarray
     means: np.ndarray
-    covariances: np.ndarray
+    covariances: np.ndarray | None
     precisions_cholesky: np.ndarray
 
 
@@ -129,7 +130,7 @@ def assigned_parameters(
     (``points[j]``, ``components[j]``) and 0 elsewhere — the 'kmeans' (every point, its
     label), 'k-means++' and 'random_from_data' (one chosen point per component)
     initialisations — without the (n × K) matrix. Returns ``(nk, means, covariances)``."""
-    n, d = X.shape
+    d = X.shape[1]
     w = np.ones(len(points)) if sample_weight is None else sample_weight[points]
     x = X[points]
     mass = np.bincount(components, weights=w, minlength=n_components)

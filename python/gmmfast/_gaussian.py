@@ -198,3 +198,19 @@ def covariance_factors(covariances: np.ndarray, covariance_type: str) -> np.ndar
     if covariance_type in ("full", "tied"):
         return np.ascontiguousarray(np.linalg.cholesky(covariances))
     return np.ascontiguousarray(np.sqrt(covariances))
+
+
+def full_covariances(covariances: np.ndarray, covariance_type: str, n_components: int, d: int):
+    """The covariances of any covariance type as a (K, d, d) stack of matrices (a new array).
+
+    'tied' repeats its matrix, 'diag' and 'spherical' put their variances on the diagonal
+    (off-diagonal entries exactly 0).
+    """
+    if covariance_type == "full":
+        return np.array(covariances, dtype=np.float64)
+    if covariance_type == "tied":
+        return np.repeat(np.asarray(covariances, dtype=np.float64)[np.newaxis], n_components, 0)
+    full = np.zeros((n_components, d, d))
+    variances = covariances if covariance_type == "diag" else covariances[:, np.newaxis]
+    full[:, np.arange(d), np.arange(d)] = variances
+    return full

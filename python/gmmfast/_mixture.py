@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from types import MappingProxyType
 from typing import NoReturn
 
 import numpy as np
 
 from ._canonical import COVARIANCE_TYPES, Components, gaussian_form, precision_cholesky
-from ._gaussian import ranking_log_prob, regressions, responsibilities
-from ._validation import check_dims, check_given, check_real, fitted_estimator
+from ._gaussian import full_covariances, ranking_log_prob, regressions, responsibilities
+from ._validation import check_alpha_bar, check_dims, check_given, check_real, fitted_estimator
 
 # Relative asymmetry (largest |Σ − Σᵀ| over largest |Σ|) tolerated in a covariance matrix.
 # scikit-learn's fitted covariances are symmetric only to rounding, and its 'tied' covariance
@@ -81,6 +82,12 @@ class Mixture:
 
     Every function of gmmfast accepts a ``Mixture`` wherever it accepts a fitted scikit-learn
     estimator. The arrays returned by the properties are read-only copies of the parameters.
+
+    New mixtures come from old ones in closed form: :meth:`marginal` and :meth:`condition`
+    over some features, :meth:`affine` (A x + b), :meth:`convolve` (x plus independent
+    Gaussian noise) and :meth:`diffuse` (the forward process of a diffusion model); the
+    moments are :meth:`mean` and :meth:`covariance`, and a mixture of one feature has a
+    :meth:`cdf`.
     """
 
     __slots__ = (
@@ -271,6 +278,227 @@ class Mixture:
         means = reg.means_rest + np.einsum("kmg,kg->km", reg.gain, centred)
         return Mixture(weights, means, reg.cond_cov, self._covariance_type)
 
+    def mean(self) -> np.ndarray:
+        """The mixture's mean Σ_k w_k μ_k, shape (n_features,), in the features' units."""
+        return self._weights @ self._means
+
+    def covariance(self) -> np.ndarray:
+        """The mixture's covariance, shape (n_features, n_features), in squared units.
+
+        The law of total covariance: Σ_k w_k Σ_k (within the components) plus
+        Σ_k w_k (μ_k − μ)(μ_k − μ)ᵀ (between them), with μ the mixture's :meth:`mean`. The means
+        are centred before they are multiplied, which keeps the between part accurate for
+        data far from the origin. Symmetric and positive definite.
+        """
+        w, d = self._weights, self.n_features
+        cov, covariance_type = self._covariances, self._covariance_type
+        if covariance_type == "full":
+            within = np.einsum("k,kij->ij", w, cov)
+        elif covariance_type == "tied":
+            within = cov.copy()  # Σ_k w_k Σ = Σ, the weights summing to 1
+        elif covariance_type == "diag":
+            within = np.diag(w @ cov)
+        else:
+            within = (w @ cov) * np.eye(d)
+        centred = self._means - self.mean()
+        between = (centred * w[:, np.newaxis]).T @ centred
+        total = within + between
+        return 0.5 * (total + total.T)
+
+    def affine(self, A, b=None) -> Mixture:
+        """The mixture of ``A x + b`` for x drawn from this one.
+
+        Component k becomes N(A μ_k + b, A Σ_k Aᵀ) with the same weight.
+
+        Parameters
+        ----------
+        A : array-like of shape (m, n_features)
+            Of full row rank m (so m <= n_features): a rank-deficient map would squeeze the
+            mixture onto a subspace, where it has no density.
+        b : array-like of shape (m,), optional
+            The offset, zero by default.
+
+        Returns
+        -------
+        Mixture over m features. The covariance type is kept where the map allows it: 'tied'
+        and 'full' always; 'diag' when every row of A has a single non-zero entry (a scaling,
+        possibly permuting or dropping features); 'spherical' when moreover those entries
+        have equal magnitudes, or when A Aᵀ is a multiple of the identity to within rounding
+        (a scaled rotation). Otherwise 'full'. A's covariance factor is carried through the
+        map as a Gram matrix (A L)(A L)ᵀ with Σ_k = L Lᵀ, which stays symmetric positive
+        semi-definite under rounding. The metadata is not carried over (the features have
+        changed).
+
+        Raises ``ValueError`` for A or b of the wrong shape, non-finite or complex values, A
+        not of full row rank, and a map that overflows or is too close to singular for the
+        covariances to stay positive definite in floating point.
+        """
+        d = self.n_features
+        A = _as_float_array(A, "A")
+        if A.ndim != 2 or A.shape[1] != d or A.shape[0] < 1:
+            raise ValueError(
+                f"A must have shape (m, {d}) with 1 <= m <= {d} for a mixture of {d} features, "
+                f"got shape {A.shape}"
+            )
+        m = A.shape[0]
+        if m > d:
+            raise ValueError(
+                f"A must have full row rank, but its {m} rows in {d} dimensions are linearly "
+                f"dependent (A of shape {A.shape}; at most {d} rows)"
+            )
+        rank = int(np.linalg.matrix_rank(A))
+        if rank < m:
+            raise ValueError(
+                f"A must have full row rank {m}, got rank {rank}: A x + b would lie on a "
+                f"{rank}-dimensional subspace, where it has no density"
+            )
+        if b is None:
+            offset = np.zeros(m)
+        else:
+            offset = _as_float_array(b, "b")
+            if offset.shape != (m,):
+                raise ValueError(
+                    f"b must have shape ({m},) for A of shape {A.shape}, got {offset.shape}"
+                )
+        with _overflow_checked():
+            means = self._means @ A.T + offset
+            covariances, covariance_type = _mapped_covariances(
+                A, self._covariances, self._covariance_type
+            )
+        return _derived(
+            "A x + b", self._weights, means, covariances, covariance_type, metadata=None
+        )
+
+    def convolve(self, covariance) -> Mixture:
+        """The mixture of ``x + ε``, ε ~ N(0, ``covariance``) independent of x.
+
+        Component k becomes N(μ_k, Σ_k + C) with the same weight (the density is the
+        convolution of this mixture's with the noise's).
+
+        Parameters
+        ----------
+        covariance : float, array-like of shape (n_features,) or (n_features, n_features)
+            The noise's covariance C, in squared units of the features: a variance c >= 0
+            (C = c I), variances >= 0 per feature (C diagonal; 0 adds no noise to that
+            feature), or a symmetric positive definite matrix (symmetric to a relative 1e-3,
+            as :class:`Mixture` takes matrices; a diagonal matrix is taken as its diagonal).
+
+        Returns
+        -------
+        Mixture of the same features, with this one's metadata. The covariance type is kept
+        where it can be: a scalar keeps every type, a diagonal keeps 'full', 'tied' and 'diag'
+        ('spherical' becomes 'diag', or stays 'spherical' for equal variances), a full matrix
+        keeps 'full' and 'tied' ('diag' and 'spherical' become 'full'). Variances are added
+        on the diagonals only, so off-diagonal entries keep their bits.
+
+        Raises ``ValueError`` for a covariance of another shape, a negative, NaN or infinite
+        variance, or a matrix that is not symmetric positive definite.
+        """
+        noise = _noise_covariance(covariance, self.n_features)
+        with _overflow_checked():
+            covariances, covariance_type = _convolved_covariances(
+                self._covariances, self._covariance_type, noise, self.n_components
+            )
+        return _derived(
+            "x + ε",
+            self._weights,
+            self._means,
+            covariances,
+            covariance_type,
+            metadata=self._metadata,
+        )
+
+    def diffuse(self, alpha_bar) -> Mixture:
+        """The marginal q(x_t) of the diffusion forward process started from this mixture:
+        the mixture of ``√ᾱ x + √(1 − ᾱ) ε``, ε ~ N(0, I) independent of x.
+
+        Component k becomes N(√ᾱ μ_k, ᾱ Σ_k + (1 − ᾱ) I) with the same weight; every
+        covariance type is kept. At ᾱ = 1 this is the mixture itself (``diffuse(1)`` returns
+        ``self``); as ᾱ → 0 it tends to the standard normal.
+
+        Parameters
+        ----------
+        alpha_bar : float in (0, 1]
+            ᾱ_t, the fraction of the data's variance kept after t steps (a value of a
+            :mod:`gmmfast.diffusion` schedule).
+
+        Returns
+        -------
+        Mixture of the same number of features, without metadata (the coordinates are
+        scaled by √ᾱ), or ``self`` for ᾱ = 1.
+
+        Raises ``ValueError`` for ᾱ outside (0, 1] or NaN, ``TypeError`` for a bool or
+        something that is not a number.
+        """
+        values = check_alpha_bar(alpha_bar)
+        if values.ndim != 0:
+            raise ValueError(
+                f"alpha_bar must be a single number, got an array of shape {values.shape}"
+            )
+        a = float(values)
+        if a == 1.0:
+            return self
+        noise = 1.0 - a  # exact for a >= 0.5 (Sterbenz)
+        d, covariance_type = self.n_features, self._covariance_type
+        with _overflow_checked():  # ᾱ Σ may underflow where Σ is tiny; the noise keeps it > 0
+            covariances = a * self._covariances
+            if covariance_type in ("full", "tied"):
+                covariances[..., np.arange(d), np.arange(d)] += noise
+            else:
+                covariances = covariances + noise
+        return _derived(
+            "√ᾱ x + √(1 − ᾱ) ε",
+            self._weights,
+            math.sqrt(a) * self._means,
+            covariances,
+            covariance_type,
+            metadata=None,
+        )
+
+    def cdf(self, x) -> np.ndarray:
+        """The cumulative distribution function P(X <= x) of a mixture of one feature.
+
+        Σ_k w_k Φ((x − μ_k) / σ_k), Φ the standard normal CDF (``scipy.special.ndtr``,
+        accurate in the lower tail), summed over components in a fixed order, so the result
+        at x does not depend on the other values asked for. For a feature j of a larger
+        mixture, ``model.marginal([j]).cdf(b) - model.marginal([j]).cdf(a)`` is the
+        probability that it falls in (a, b].
+
+        Parameters
+        ----------
+        x : float or array-like of any shape
+            Values of the feature; −inf and +inf are allowed (0 and 1).
+
+        Returns
+        -------
+        ndarray of the shape of ``x``, float64, in [0, 1] and non-decreasing in x (a NumPy
+        float for a scalar ``x``).
+
+        Raises ``ValueError`` for a mixture of more than one feature and for NaN, complex
+        or text values.
+        """
+        if self.n_features != 1:
+            raise ValueError(
+                f"cdf is defined for mixtures of one feature, this one has {self.n_features}: "
+                "take the marginal of one feature first, model.marginal([j]).cdf(x)"
+            )
+        from scipy.special import ndtr  # here: ``import gmmfast`` does not import SciPy
+
+        check_real(x, "x")
+        try:
+            values = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"x must be numbers, got {x!r}") from exc
+        if np.isnan(values).any():
+            raise ValueError("x must not be NaN")
+        variances = full_covariances(self._covariances, self._covariance_type, self.n_components, 1)
+        sd = np.sqrt(variances[:, 0, 0])
+        out = np.zeros(values.shape)
+        for w, mu, s in zip(self._weights, self._means[:, 0], sd):
+            out += w * ndtr((values - mu) / s)
+        # The weights sum to 1 only within rounding.
+        return np.clip(out, 0.0, 1.0)[()]
+
     def __repr__(self) -> str:
         return (
             f"Mixture(n_components={self.n_components}, n_features={self.n_features}, "
@@ -327,16 +555,18 @@ def _unpickle(weights, means, covariances, covariance_type, metadata, prec_chol)
     return mixture._with_precisions_cholesky(prec_chol)
 
 
-def _symmetrised(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
+def _symmetrised(
+    covariances: np.ndarray, covariance_type: str, name: str = "covariances"
+) -> np.ndarray:
     """Variances checked positive; matrices checked symmetric to ``_SYMMETRY_RTOL`` and
     returned as their symmetric part (positive definiteness is checked by the Cholesky
-    factorisation that follows)."""
+    factorisation that follows). ``name`` is the argument named in the errors."""
     if covariance_type in ("diag", "spherical"):
         if np.any(covariances <= 0):
             where = np.argwhere(covariances <= 0)[0]
             raise ValueError(
-                f"covariances for covariance_type={covariance_type!r} must be positive, got "
-                f"{covariances[tuple(where)]!r} at index {tuple(int(i) for i in where)}"
+                f"{name} for covariance_type={covariance_type!r} must be positive, got "
+                f"{float(covariances[tuple(where)])!r} at index {tuple(int(i) for i in where)}"
             )
         return covariances
     stack = covariances if covariance_type == "full" else covariances[np.newaxis]
@@ -344,7 +574,7 @@ def _symmetrised(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
     scale = np.abs(stack).max(axis=(1, 2))
     bad = np.flatnonzero(asymmetry > _SYMMETRY_RTOL * scale)
     if bad.size:
-        where = "covariances" if covariance_type == "tied" else f"covariances[{bad[0]}]"
+        where = name if covariance_type == "tied" else f"{name}[{bad[0]}]"
         raise ValueError(
             f"{where} must be symmetric, got a relative asymmetry of "
             f"{asymmetry[bad[0]] / scale[bad[0]]:.3g} (at most {_SYMMETRY_RTOL:g} is taken for "
@@ -356,16 +586,141 @@ def _symmetrised(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
     return np.where(covariances == transposed, covariances, 0.5 * covariances + 0.5 * transposed)
 
 
-def _raise_not_positive_definite(covariances: np.ndarray, covariance_type: str) -> NoReturn:
-    """Raise a ``ValueError`` naming the first matrix whose Cholesky factorisation fails."""
+def _raise_not_positive_definite(
+    covariances: np.ndarray, covariance_type: str, name: str = "covariances"
+) -> NoReturn:
+    """Raise a ``ValueError`` naming the first matrix whose Cholesky factorisation fails
+    (``name``: the argument, as the user calls it)."""
     stack = covariances if covariance_type == "full" else covariances[np.newaxis]
     for k, cov in enumerate(stack):
         try:
             np.linalg.cholesky(cov)
         except np.linalg.LinAlgError:
-            where = "covariances" if covariance_type == "tied" else f"covariances[{k}]"
+            where = name if covariance_type == "tied" else f"{name}[{k}]"
             raise ValueError(
                 f"{where} must be positive definite, but its Cholesky factorisation failed "
                 f"(smallest eigenvalue {np.linalg.eigvalsh(cov).min():.3g})"
             ) from None
-    raise ValueError("covariances must be positive definite")  # pragma: no cover
+    raise ValueError(f"{name} must be positive definite")  # pragma: no cover
+
+
+# Maps of a mixture compute their parameters under this and check them afterwards (see
+# :func:`_derived`): a result that overflows is one ValueError, not warnings and then an error.
+def _overflow_checked() -> np.errstate:
+    return np.errstate(over="ignore", under="ignore", invalid="ignore")
+
+
+def _derived(operation: str, weights, means, covariances, covariance_type, metadata) -> Mixture:
+    """The Mixture a map of another one gives, with errors that say which map failed: the
+    result's parameters overflowing, or its covariances no longer positive definite in
+    floating point."""
+    for name, array in (("means", means), ("covariances", covariances)):
+        if not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"the {name} of {operation} overflow (they are not finite in float64): the map "
+                "is too large for this mixture"
+            )
+    try:
+        return Mixture(weights, means, covariances, covariance_type, metadata=metadata)
+    except ValueError as exc:
+        raise ValueError(
+            f"the mixture of {operation} is not valid in floating point: {exc} (the map is too "
+            "large, too small or too close to singular for these covariances)"
+        ) from exc
+
+
+# A A ᵀ within this many rounding errors (per feature) of c I counts as c I: a rotation
+# computed with cos and sin, or by a QR factorisation, is orthogonal only to rounding.
+_ISOTROPY_ULPS = 16
+
+
+def _row_columns(A: np.ndarray) -> np.ndarray | None:
+    """The column of the one non-zero entry of each row of ``A``, or None if a row has more
+    (A of full row rank: the columns are then distinct)."""
+    nonzero = A != 0.0
+    if np.all(nonzero.sum(axis=1) == 1):
+        return nonzero.argmax(axis=1)
+    return None
+
+
+def _isotropic_gain(A: np.ndarray) -> float | None:
+    """c if A Aᵀ = c I to within rounding (rows orthogonal, of equal norms), else None."""
+    gram = A @ A.T
+    c = float(np.mean(np.diagonal(gram)))
+    tol = _ISOTROPY_ULPS * A.shape[1] * np.finfo(np.float64).eps * c
+    if np.all(np.abs(gram - c * np.eye(A.shape[0])) <= tol):
+        return c
+    return None
+
+
+def _mapped_covariances(A: np.ndarray, covariances: np.ndarray, covariance_type: str) -> tuple:
+    """(covariances of A x, covariance type) for x with ``covariances`` of ``covariance_type``
+    in scikit-learn's layout, A of full row rank (m, d): A Σ_k Aᵀ in the simplest layout."""
+    m, d = A.shape
+    columns = _row_columns(A)
+    if covariance_type == "spherical":
+        gain = _isotropic_gain(A)
+        if gain is not None:
+            return covariances * gain, "spherical"
+    if covariance_type in ("diag", "spherical") and columns is not None:
+        # Row i of A picks feature columns[i] and scales it by a_i: a variance times a_i².
+        scale = np.square(A[np.arange(m), columns])
+        variances = covariances[:, columns] if covariance_type == "diag" else covariances[:, None]
+        return variances * scale, "diag"
+    n_components = covariances.shape[0]
+    if covariance_type == "tied":
+        stack = covariances
+    else:
+        stack = full_covariances(covariances, covariance_type, n_components, d)
+    # (A L)(A L)ᵀ: a Gram matrix, positive semi-definite whatever the rounding.
+    mapped = A @ np.linalg.cholesky(stack)
+    gram = mapped @ mapped.swapaxes(-1, -2)
+    result_type = "tied" if covariance_type == "tied" else "full"
+    return 0.5 * (gram + gram.swapaxes(-1, -2)), result_type
+
+
+def _noise_covariance(covariance, d: int) -> tuple:
+    """The noise covariance of :meth:`Mixture.convolve` checked and in its simplest form:
+    ``('scalar', c)``, ``('diag', (d,) variances)`` or ``('full', (d, d) matrix)``."""
+    noise = _as_float_array(covariance, "covariance")
+    if noise.ndim == 2 and noise.shape == (d, d):
+        noise = _symmetrised(noise, "tied", name="covariance")
+        off_diagonal = noise[~np.eye(d, dtype=bool)]
+        if np.any(off_diagonal != 0.0):
+            try:
+                np.linalg.cholesky(noise)
+            except np.linalg.LinAlgError:
+                _raise_not_positive_definite(noise, "tied", name="covariance")
+            return "full", noise
+        noise = np.diagonal(noise).copy()
+    if noise.ndim == 0 or noise.shape == (d,):
+        if np.any(noise < 0):
+            raise ValueError(f"covariance must hold variances >= 0, got {float(noise.min())!r}")
+        if noise.ndim == 0:
+            return "scalar", float(noise)
+        if np.all(noise == noise[0]):
+            return "scalar", float(noise[0])
+        return "diag", noise
+    raise ValueError(
+        f"covariance must be a number, an array of shape ({d},) (variances) or ({d}, {d}) (a "
+        f"matrix) for a mixture of {d} features, got shape {noise.shape}"
+    )
+
+
+def _convolved_covariances(covariances, covariance_type: str, noise: tuple, n_components: int):
+    """(covariances of x + ε, covariance type) for x with ``covariances`` of
+    ``covariance_type`` and ε of covariance ``noise`` (from :func:`_noise_covariance`)."""
+    kind, value = noise
+    if kind == "scalar" or (kind == "diag" and covariance_type != "spherical"):
+        if covariance_type in ("full", "tied"):
+            d = covariances.shape[-1]
+            out = covariances.copy()
+            out[..., np.arange(d), np.arange(d)] += value
+            return out, covariance_type
+        return covariances + value, covariance_type
+    if kind == "diag":  # spherical components, unequal noise variances
+        return covariances[:, np.newaxis] + value, "diag"
+    if covariance_type == "tied":
+        return covariances + value, "tied"
+    d = value.shape[0]
+    return full_covariances(covariances, covariance_type, n_components, d) + value, "full"

@@ -231,3 +231,22 @@ def fitted_estimator(estimator):
         raise TypeError(f"expected {_ACCEPTED_MODELS}, got {type(estimator).__name__}")
     check_is_fitted(estimator)
     return estimator
+
+
+def check_alpha_bar(alpha_bar, name: str = "alpha_bar") -> np.ndarray:
+    """``alpha_bar`` (a number or an array of them) as float64, every value in (0, 1]: the
+    fraction ᾱ of the signal's variance kept by a diffusion step. ``TypeError`` for bools and
+    non-numbers, ``ValueError`` for complex numbers, text, NaN and values outside (0, 1]."""
+    check_real(alpha_bar, name)
+    try:
+        values = np.asarray(alpha_bar)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a number in (0, 1], got {alpha_bar!r}") from exc
+    if values.dtype.kind not in "iuf":  # bools, None and other objects (None would be NaN)
+        raise TypeError(f"{name} must be a number in (0, 1], got {alpha_bar!r}")
+    values = values.astype(np.float64)
+    bad = ~((values > 0.0) & (values <= 1.0))  # NaN is bad too
+    if np.any(bad):
+        first = float(values[bad].flat[0])
+        raise ValueError(f"{name} must be in (0, 1], got {first!r}")
+    return values

@@ -1,0 +1,163 @@
+"""Diffusion with Gaussian mixtures: noise schedules and the forward (noising) process.
+
+A diffusion model's forward process turns data x₀ into x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε with
+ε ~ N(0, I), where ᾱ_t = Π_{s≤t} (1 − β_s) falls from near 1 to near 0 along a schedule of
+noise variances β_t. For data drawn from a Gaussian mixture, x_t is again a Gaussian mixture,
+:meth:`gmmfast.Mixture.diffuse` (ᾱ_t) — exactly, with no training.
+
+* :func:`linear_schedule`, :func:`cosine_schedule`: ᾱ_t for t = 1, …, n_steps;
+* :func:`forward`: noised copies of data at given ᾱ.
+
+Only NumPy is needed: ``import gmmfast.diffusion`` is as quick as ``import gmmfast``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ._validation import check_alpha_bar, check_int, check_real, seed_from
+
+__all__ = ["cosine_schedule", "forward", "linear_schedule"]
+
+#: Offset s of the cosine schedule (Nichol & Dhariwal 2021, section 3.2): keeps β_1 from being
+#: vanishingly small, so that the first step adds noise of about the size of a pixel's
+#: quantisation on data scaled to [-1, 1].
+COSINE_OFFSET = 0.008
+#: Largest β of the cosine schedule (theirs): without it β_T would be 1 and ᾱ_T 0.
+COSINE_MAX_BETA = 0.999
+
+
+def _alpha_bars(betas: np.ndarray) -> np.ndarray:
+    """ᾱ_t = Π_{s≤t} (1 − β_s), computed as exp Σ log1p(−β_s) (no loss for tiny β)."""
+    alpha_bars = np.exp(np.cumsum(np.log1p(-betas)))
+    if alpha_bars[-1] <= 0.0:
+        raise ValueError(
+            f"the schedule's last ᾱ underflows to 0 after {betas.size} steps "
+            f"(Σ −log(1 − β) = {-float(np.sum(np.log1p(-betas))):.4g}): take fewer steps or "
+            "smaller β"
+        )
+    return alpha_bars
+
+
+def _check_beta(value, name: str) -> float:
+    check_real(value, name)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in (0, 1), got {value!r}")
+    beta = float(value)
+    if not 0.0 < beta < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {beta!r}")
+    return beta
+
+
+def linear_schedule(n_steps, beta_start=1e-4, beta_end=0.02) -> np.ndarray:
+    """ᾱ_t of the linear schedule of DDPM (Ho et al. 2020): β_t evenly spaced from
+    ``beta_start`` to ``beta_end``, ᾱ_t = Π_{s≤t} (1 − β_s).
+
+    Parameters
+    ----------
+    n_steps : int >= 1
+        T, the number of steps. The defaults for β are Ho et al.'s for T = 1000, where they
+        take ᾱ_T to about 4e-5; with fewer steps the data is less noised at the end.
+    beta_start, beta_end : float in (0, 1)
+        β_1 and β_T, the noise variances added by the first and the last step (dimensionless:
+        fractions of a unit variance). ``n_steps=1`` uses ``beta_start``.
+
+    Returns
+    -------
+    alpha_bar : ndarray of shape (n_steps,), float64
+        ᾱ_1, …, ᾱ_T: strictly decreasing, in (0, 1).
+
+    Raises ``ValueError`` for β outside (0, 1), ``n_steps`` below 1 or so many steps that ᾱ
+    underflows to 0; ``TypeError`` for a non-integer ``n_steps``.
+    """
+    n = check_int(n_steps, "n_steps", minimum=1)
+    start = _check_beta(beta_start, "beta_start")
+    end = _check_beta(beta_end, "beta_end")
+    return _alpha_bars(np.linspace(start, end, n))
+
+
+def cosine_schedule(n_steps) -> np.ndarray:
+    """ᾱ_t of the cosine schedule (Nichol & Dhariwal 2021, "Improved denoising diffusion
+    probabilistic models", eq. 17).
+
+    With f(t) = cos²((t/T + s) / (1 + s) · π/2) and s = 0.008 (:data:`COSINE_OFFSET`), the
+    steps' noise variances are β_t = min(1 − f(t)/f(t − 1), 0.999) (:data:`COSINE_MAX_BETA`;
+    the clipping keeps the last steps from being singular: f(T) is 0 up to rounding) and
+    ᾱ_t = Π_{s≤t} (1 − β_s), which is f(t)/f(0) wherever no β was clipped. This is how their
+    code builds it (``betas_for_alpha_bar``): ᾱ falls slowly at both ends and nearly linearly
+    in between.
+
+    Parameters
+    ----------
+    n_steps : int >= 1
+        T, the number of steps.
+
+    Returns
+    -------
+    alpha_bar : ndarray of shape (n_steps,), float64
+        ᾱ_1, …, ᾱ_T: strictly decreasing, in (0, 1); ᾱ_T is about 1e-3 · ᾱ_{T−1} (the
+        last β is clipped) whatever T.
+
+    Raises ``ValueError`` for ``n_steps`` below 1 or so many steps that ᾱ underflows to 0,
+    ``TypeError`` for a non-integer.
+    """
+    n = check_int(n_steps, "n_steps", minimum=1)
+    t = np.arange(n + 1) / n
+    f = np.cos((t + COSINE_OFFSET) / (1.0 + COSINE_OFFSET) * (math.pi / 2.0)) ** 2
+    betas = np.minimum(1.0 - f[1:] / f[:-1], COSINE_MAX_BETA)
+    return _alpha_bars(betas)
+
+
+def forward(X, alpha_bar, random_state=None) -> np.ndarray:
+    """Noised data of the forward process: √ᾱ X + √(1 − ᾱ) ε, ε ~ N(0, I) independent.
+
+    If the rows of X are drawn from a mixture ``model``, the rows of the result are drawn from
+    ``model.diffuse(alpha_bar)``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data x₀, finite real numbers.
+    alpha_bar : float in (0, 1], or array-like of shape (n_steps,) of them
+        ᾱ: the fraction of the data's variance kept (a value or all values of a schedule).
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
+        As in :func:`gmmfast.sample`: ``None`` draws fresh entropy, an int in [0, 2**64) is the
+        seed, a generator gives one draw that becomes the seed. The noise is standard normals
+        of ``numpy.random.default_rng(seed)``, drawn in C order over the output's shape.
+
+    Returns
+    -------
+    ndarray, float64
+        Of shape (n_samples, n_features) for a single ᾱ; of shape (n_steps, n_samples,
+        n_features) for a schedule, entry t being X noised to ᾱ_t with its own noise (each a
+        draw from q(x_t | x₀), not one trajectory). At ᾱ = 1 the data is returned unchanged.
+
+    Raises ``ValueError`` for X that is not 2-D, empty, NaN, infinite, complex or text, for ᾱ
+    outside (0, 1] or an empty schedule, and for a bad ``random_state``; ``TypeError`` for a
+    bool ᾱ or one that is not a number.
+    """
+    check_real(X, "X")
+    try:
+        data = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"X must be an array of numbers, got {type(X).__name__}") from exc
+    if data.ndim != 2 or data.shape[0] < 1 or data.shape[1] < 1:
+        raise ValueError(
+            f"X must have shape (n_samples, n_features) with both >= 1, got shape {data.shape}"
+        )
+    if not np.all(np.isfinite(data)):
+        raise ValueError("X must be finite, got NaN or inf")
+    alpha = check_alpha_bar(alpha_bar)
+    if alpha.ndim > 1 or alpha.size == 0:
+        raise ValueError(
+            f"alpha_bar must be a number or a non-empty array of shape (n_steps,), got an "
+            f"array of shape {alpha.shape}"
+        )
+    rng = np.random.default_rng(seed_from(random_state))
+    scale = np.sqrt(alpha).reshape((*alpha.shape, 1, 1))
+    spread = np.sqrt(1.0 - alpha).reshape((*alpha.shape, 1, 1))
+    noise = rng.standard_normal((*alpha.shape, *data.shape))
+    return scale * data + spread * noise
