@@ -204,6 +204,15 @@ verbose_interval
         ``random_state``), from sums rather than an (n × K) responsibility matrix."""
         n, k = len(points), self.n_components
         args = (self.n_components, self.covariance_type, self.reg_covar)
+        given = (self.weights_init, self.means_init, self.precisions_init)
+        if all(p is not None for p in given):
+            # Everything is given: scikit-learn estimates nothing (and draws nothing).
+            return Parameters(
+                np.asarray(self.weights_init, dtype=np.float64),
+                np.asarray(self.means_init, dtype=np.float64),
+                None,
+                _precisions_cholesky_from_precisions(self.precisions_init, self.covariance_type),
+            )
         if self.init_params == "kmeans":
             kmeans = KMeans(n_clusters=k, n_init=1, random_state=random_state)
             labels = kmeans.fit(X, sample_weight=weights).labels_

@@ -76,7 +76,8 @@ def check_model_points(model: ModelLike, X, n_features: int) -> tuple:
     if isinstance(model, Mixture):
         return check_points(X, n_features), out_dtype
     estimator = fitted_estimator(model)
-    points = check_points(X, n_features)  # shape first: the names check needs a 2-D X
+    # Shape first (the names check needs a 2-D X), in scikit-learn's words.
+    points = check_points(X, n_features, owner=type(estimator).__name__)
     _check_feature_names(estimator, X)
     in_dtype = _input_dtype(X)
     if (

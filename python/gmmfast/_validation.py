@@ -40,12 +40,12 @@ def check_real(value, name: str) -> None:
         )
 
 
-def check_points(X, n_features: int, name: str = "X") -> np.ndarray:
+def check_points(X, n_features: int, name: str = "X", owner: str = "the model") -> np.ndarray:
     """Return ``X`` as a C-contiguous float64 array of shape (n_samples, n_features).
 
     Accepts lists, integer and float32 arrays, Fortran-ordered and non-contiguous arrays.
-    Raises ``ValueError`` for the wrong number of dimensions or features, NaN, inf, no rows,
-    complex numbers or strings.
+    Raises ``ValueError`` for the wrong number of dimensions or features (naming ``owner``,
+    as scikit-learn names the estimator), NaN, inf, no rows, complex numbers or strings.
     """
     from sklearn.utils.validation import check_array  # here: ``import gmmfast`` stays quick
 
@@ -53,7 +53,7 @@ def check_points(X, n_features: int, name: str = "X") -> np.ndarray:
     X = check_array(X, dtype=np.float64, order="C", input_name=name)
     if X.shape[1] != n_features:
         raise ValueError(
-            f"{name} has {X.shape[1]} features, but the model is expecting "
+            f"{name} has {X.shape[1]} features, but {owner} is expecting "
             f"{n_features} features as input."
         )
     return X

@@ -3,10 +3,16 @@
     python tests/sklearn_suite/run.py [--float32-only | --float64-only]
 
 For float64 and for float32 (``SKLEARN_RUN_FLOAT32_TESTS=1``), runs
-``sklearn/mixture/tests`` from the installed scikit-learn, unmodified, once as it is and once
-with the plugin ``gmmfast_routing`` (``score_samples``, ``score``, ``predict``,
-``predict_proba`` and ``sample`` routed to gmmfast; ``fit`` untouched), then prints the counts
-and every test that passes unpatched but not patched. Exits 1 if there is any.
+``sklearn/mixture/tests`` from the installed scikit-learn, unmodified, once as it is and then
+with each plugin:
+
+* ``gmmfast_routing``: ``score_samples``, ``score``, ``predict``, ``predict_proba`` and
+  ``sample`` of scikit-learn's estimators routed to gmmfast, ``fit`` untouched;
+* ``gmmfast_estimator``: ``sklearn.mixture.GaussianMixture`` replaced by
+  ``gmmfast.GaussianMixture`` (EM in gmmfast too);
+
+then prints the counts and every test that passes unpatched but not patched. Exits 1 if there
+is any, but for those listed below with the reason.
 """
 
 from __future__ import annotations
@@ -35,6 +41,23 @@ BY_CHANCE = {
 }
 
 
+# Tests of scikit-learn's implementation rather than of what the estimator computes, which
+# pass with scikit-learn's class and cannot with gmmfast's (with the estimator plugin only).
+IMPLEMENTATION = {
+    "test_gaussian_mixture::test_gaussian_mixture_all_init_does_not_estimate_gaussian_parameters": (
+        "counts calls of scikit-learn's private _estimate_gaussian_parameters, which gmmfast's "
+        "M-step replaces (what the test guards, no estimate at initialisation, holds)"
+    ),
+}
+
+
+# Each plugin, with the tests allowed to pass unpatched only (and why).
+PLUGINS = {
+    "gmmfast_routing": BY_CHANCE,
+    "gmmfast_estimator": {**BY_CHANCE, **IMPLEMENTATION},
+}
+
+
 def outcomes(xml_path: Path) -> dict:
     """{test id: 'passed' | 'failed' | 'skipped'} from a JUnit XML report."""
     result = {}
@@ -49,14 +72,14 @@ def outcomes(xml_path: Path) -> dict:
     return result
 
 
-def run_suite(patched: bool, float32: bool, workdir: Path) -> dict:
-    tag = f"{'patched' if patched else 'plain'}-{'float32' if float32 else 'float64'}"
+def run_suite(plugin: str | None, float32: bool, workdir: Path) -> dict:
+    tag = f"{plugin or 'plain'}-{'float32' if float32 else 'float64'}"
     xml_path = workdir / f"{tag}.xml"
     env = dict(os.environ)
     env["SKLEARN_RUN_FLOAT32_TESTS"] = "1" if float32 else "0"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    command += ["-p", "gmmfast_routing"] if patched else []
+    command += ["-p", plugin] if plugin else []
     command += ["--pyargs", "sklearn.mixture.tests", f"--junitxml={xml_path}"]
     # From a scratch directory: gmmfast's own pytest settings (warnings as errors) stay out.
     completed = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
@@ -85,22 +108,25 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for float32 in modes:
             label = "float32 (SKLEARN_RUN_FLOAT32_TESTS=1)" if float32 else "float64"
-            plain = run_suite(False, float32, Path(tmp))
-            patched = run_suite(True, float32, Path(tmp))
-            lost = sorted(
-                t for t, o in plain.items() if o == "passed" and patched.get(t) != "passed"
-            )
-            print(f"{label}: unpatched {count(plain)}; gmmfast routed in {count(patched)}")
+            plain = run_suite(None, float32, Path(tmp))
+            print(f"{label}: unpatched {count(plain)}")
             for test in sorted(t for t, o in plain.items() if o == "failed"):
                 print(f"  fails unpatched too: {test}")
-            for test in lost:
-                if test in BY_CHANCE:
-                    print(f"  passes unpatched, not patched, by chance: {test} ({BY_CHANCE[test]})")
-                else:
-                    print(f"  passes unpatched, not patched: {test}")
-                    regressions.append(test)
-            if sum(o == "passed" for o in patched.values()) == 0:
-                regressions.append(f"{label}: no test passed")
+            for plugin, allowed in PLUGINS.items():
+                patched = run_suite(plugin, float32, Path(tmp))
+                print(f"{label}, {plugin}: {count(patched)}")
+                lost = sorted(
+                    t for t, o in plain.items() if o == "passed" and patched.get(t) != "passed"
+                )
+                for test in lost:
+                    reason = allowed.get(test.split("[")[0])
+                    if reason:
+                        print(f"  passes unpatched, not patched: {test} ({reason})")
+                    else:
+                        print(f"  passes unpatched, not patched: {test}")
+                        regressions.append(f"{plugin}: {test}")
+                if sum(o == "passed" for o in patched.values()) == 0:
+                    regressions.append(f"{label}, {plugin}: no test passed")
     print("scikit-learn mixture suite:", "REGRESSIONS" if regressions else "no regressions")
     return 1 if regressions else 0
 
