@@ -204,7 +204,15 @@ impl PointReducer<f64> for EStep<'_> {
 
     /// Far beyond every component (squared distances overflow) log p is −∞, as it rounds;
     /// the nearest components take the point's responsibility.
-    fn point(&self, state: &mut EState, l: &[f64], x: &[f64], row: usize, _: &mut [f64], _: &mut [f64]) {
+    fn point(
+        &self,
+        state: &mut EState,
+        l: &[f64],
+        x: &[f64],
+        row: usize,
+        _: &mut [f64],
+        _: &mut [f64],
+    ) {
         let weight = self.weights.get(row).copied().unwrap_or(1.0);
         if weight == 0.0 {
             return;

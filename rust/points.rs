@@ -160,7 +160,15 @@ pub trait PointReducer<T>: Sync {
     /// *every* component (`l[k]` is component k's): the cold path where no candidate is above
     /// −∞, where `l` holds [`Components::nearest_log_probs`] (the nearest components'
     /// constants, −∞ elsewhere).
-    fn point(&self, state: &mut Self::State, l: &[f64], x: &[f64], row: usize, out: &mut [T], extra: &mut [T]);
+    fn point(
+        &self,
+        state: &mut Self::State,
+        l: &[f64],
+        x: &[f64],
+        row: usize,
+        out: &mut [T],
+        extra: &mut [T],
+    );
     /// Adds what `other` accumulated to `state`, for reductions over points (an E-step's
     /// sums): [`accumulate`] merges the states of the tree's subtrees in a fixed order.
     fn merge(&self, _state: &mut Self::State, _other: Self::State) {}

@@ -171,7 +171,8 @@ verbose_interval
                 previous = lower_bound
                 stats = e_step(params, self.covariance_type, points, weights, self.rtol)
                 params = m_step(stats, self.covariance_type, self.reg_covar)
-                lower_bound = stats.log_lik / total
+                # Through scikit-learn's hook (the progress display of image.fit reads it).
+                lower_bound = self._compute_lower_bound(None, stats.log_lik / total)
                 current_lower_bounds.append(lower_bound)
                 change = lower_bound - previous
                 self._print_verbose_msg_iter_end(n_iter, change)

@@ -234,7 +234,7 @@ def grey(image, *, scale=None) -> np.ndarray:
     return array if array.ndim == 2 else array @ _LUMA
 
 
-def bw_points(image, threshold: float = 128, *, scale=None) -> np.ndarray:
+def bw_points(image, threshold: float = 128, *, scale=None, weights: bool = False):
     """(x, y) of the dark pixels of an image: those whose grey level is below ``threshold``.
 
     ``image`` and ``scale`` as :func:`as_array` reads them: uint8 or 0–255 floats or 0–1
@@ -243,12 +243,23 @@ def bw_points(image, threshold: float = 128, *, scale=None) -> np.ndarray:
 
     Returns a float64 array of shape (n_dark, 2) in row-major order, x the column and y the row.
     Raises ``ValueError`` if no pixel is dark.
+
+    With ``weights=True``, returns ``(points, ink)`` instead: every pixel that is not pure
+    white (grey level below 255, whatever ``threshold``) and its darkness
+    ink = (255 − grey) / 255 in (0, 1], float64 (n,) — sample weights for
+    ``GaussianMixture.fit``: ink weights without a threshold, so anti-aliased and grey strokes
+    count in proportion to their darkness.
     """
-    dark = grey(image, scale=scale) < threshold
+    level = grey(image, scale=scale)
+    dark = level < (255.0 if weights else threshold)
     rows, cols = np.nonzero(dark)
     if rows.size == 0:
-        raise ValueError(f"no pixel of the image is darker than threshold={threshold}")
-    return np.column_stack([cols, rows]).astype(np.float64)
+        what = "is darker than white" if weights else f"is darker than threshold={threshold}"
+        raise ValueError(f"no pixel of the image {what}")
+    points = np.column_stack([cols, rows]).astype(np.float64)
+    if not weights:
+        return points
+    return points, (255.0 - level[rows, cols].astype(np.float64)) / 255.0
 
 
 def color_points(image, *, scale=None) -> np.ndarray:
@@ -274,9 +285,10 @@ def fit(
     random_state=None,
     progress="auto",
     reg_covar=PIXEL_VARIANCE,
+    sample_weight=None,
     **kwargs,
 ):
-    """Fit a scikit-learn ``GaussianMixture`` on image points, showing the EM's progress.
+    """Fit a :class:`gmmfast.GaussianMixture` on image points, showing the EM's progress.
 
     Parameters
     ----------
@@ -287,29 +299,35 @@ def fit(
     max_iter : int, default=100
     random_state : None or int or numpy.random.RandomState
     progress : True, False or 'auto', default='auto'
-        Print each EM iteration and the lower bound (scikit-learn's mean log-likelihood per
-        point) on stderr; 'auto' prints only when stderr is a terminal. Display only: the fit
-        is the same either way.
+        Print each EM iteration and the lower bound (the mean log-likelihood per point) on
+        stderr; 'auto' prints only when stderr is a terminal. Display only: the fit is the
+        same either way.
     reg_covar : float, default=PIXEL_VARIANCE (1/12)
         scikit-learn's default is 1e-6; image coordinates and colours are integers, whose
         quantisation variance is 1/12, and a smaller floor lets components on straight lines
         of pixels collapse.
+    sample_weight : array-like of shape (n_points,), default=None
+        E.g. the ink weights of ``bw_points(..., weights=True)``.
     **kwargs
-        Any other ``GaussianMixture`` parameter (``n_init``, ``tol``, ``init_params``, ...).
+        Any other ``GaussianMixture`` parameter (``n_init``, ``tol``, ``init_params``,
+        ``rtol``, ...).
 
     Returns
     -------
-    sklearn.mixture.GaussianMixture
-        Fitted exactly as ``GaussianMixture(n_components=n_components,
+    gmmfast.GaussianMixture
+        Fitted as ``gmmfast.GaussianMixture(n_components=n_components,
         covariance_type=covariance_type, max_iter=max_iter, random_state=random_state,
-        reg_covar=reg_covar, **kwargs).fit(points)``: this *is* that call (progress is read
-        from scikit-learn's per-iteration hooks), so parameters, ``n_iter_``, ``converged_``,
-        ``lower_bound_`` and any ``ConvergenceWarning`` are scikit-learn's own.
+        reg_covar=reg_covar, **kwargs).fit(points, sample_weight=sample_weight)``: this *is*
+        that call (progress is read from the estimator's per-iteration hooks, scikit-learn's
+        own), so parameters, ``n_iter_``, ``converged_``, ``lower_bound_`` and any
+        ``ConvergenceWarning`` are its own — scikit-learn's EM iterates, from the same
+        initialisation, to rounding.
 
     Raises ``ValueError`` if ``n_components`` exceeds the number of points.
     """
-    from sklearn.mixture import GaussianMixture
     from sklearn.utils.validation import check_array
+
+    from ._estimator import GaussianMixture
 
     points = check_array(points, dtype=np.float64, input_name="points")
     n_components = check_int(n_components, "n_components", minimum=1)
@@ -332,11 +350,16 @@ def fit(
         **kwargs,
     )
     if not progress:
-        return estimator.fit(points)
+        return estimator.fit(points, sample_weight=sample_weight)
     reporter = _Progress(estimator, points.shape, stream)
     with reporter.hooked():
-        estimator.fit(points)
+        estimator.fit(points, sample_weight=sample_weight)
     return estimator
+
+
+def _duration(seconds: float) -> str:
+    """A short duration: milliseconds below a second, else seconds."""
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 class _Progress:
@@ -410,7 +433,7 @@ class _Progress:
         with_init = " with the initialisation" if n_iter == 1 else ""
         self._line(
             f"fit: EM iteration {n_iter}/{self.estimator.max_iter}  lower bound "
-            f"{self.lower_bound:.6f}{step}  ({now - self.last:.2f} s{with_init})",
+            f"{self.lower_bound:.6f}{step}  ({_duration(now - self.last)}{with_init})",
             final=not self.tty,
         )
         self.last = now

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from .arguments import positive_int, seed_type, threshold_type
+from .arguments import positive_int, rtol_type, seed_type, threshold_type
 from .files import check_output, read_image
 from .messages import HELP_FORMAT, CommandError, UsageError, printable
 from .models import FEATURE_NAMES
@@ -22,13 +22,21 @@ def run(args) -> None:
 
     if args.threshold is not None and args.mode != "bw":
         raise UsageError("--threshold applies to --mode bw only")
+    if args.weights == "ink" and args.mode != "bw":
+        raise UsageError("--weights ink applies to --mode bw only")
+    if args.weights == "ink" and args.threshold is not None:
+        raise UsageError("--weights ink uses every non-white pixel: give no --threshold")
     check_output(args.output, inputs=(args.image,))
     image = read_image(args.image)
     height, width = image.shape[:2]
     threshold = 128.0 if args.threshold is None else args.threshold
+    weights = None
     if args.mode == "bw":
         try:
-            points = bw_points(image, threshold, scale=255)
+            if args.weights == "ink":
+                points, weights = bw_points(image, scale=255, weights=True)
+            else:
+                points = bw_points(image, threshold, scale=255)
         except ValueError as exc:
             raise CommandError(f"{args.image}: {exc}") from None
     else:
@@ -36,7 +44,9 @@ def run(args) -> None:
     n_points = len(points)
     if args.subsample is not None and args.subsample < n_points:
         rng = np.random.default_rng(args.random_state)
-        points = points[rng.choice(n_points, args.subsample, replace=False)]
+        chosen = rng.choice(n_points, args.subsample, replace=False)
+        points = points[chosen]
+        weights = None if weights is None else weights[chosen]
     what = "dark pixels" if args.mode == "bw" else "pixels"
     if len(points) < 2:  # scikit-learn's EM needs two points, whatever K
         raise CommandError(
@@ -61,6 +71,8 @@ def run(args) -> None:
                 max_iter=args.max_iter,
                 random_state=args.random_state,
                 progress=progress,
+                sample_weight=weights,
+                rtol=args.rtol,
             )
         except ValueError as exc:  # scikit-learn on these points, e.g. ill-defined covariances
             raise CommandError(f"cannot fit {args.image}: {exc}") from None
@@ -76,8 +88,10 @@ def run(args) -> None:
         "converged": bool(estimator.converged_),
         "n_iter": int(estimator.n_iter_),
     }
-    if args.mode == "bw":
+    if args.mode == "bw" and weights is None:
         metadata["threshold"] = threshold
+    if weights is not None:
+        metadata["weights"] = "ink"
     try:
         save(estimator, args.output, **metadata)
     except OSError as exc:
@@ -107,15 +121,18 @@ def add_parser(commands) -> None:
         formatter_class=HELP_FORMAT,
         help="fit a mixture on a picture and save it as a model file",
         description=(
-            "Fit a scikit-learn GaussianMixture on a picture and save it (.npz, read without\n"
-            "pickle). --mode bw fits (x, y) of the dark pixels (grey level below\n"
-            "--threshold), --mode color fits (x, y, r, g, b) of every pixel; x is the column,\n"
-            "y the row. The file records the mode and the picture's size, so 'gmmfast render'\n"
-            "knows what to draw and at what size. EM progress is shown on a terminal."
+            "Fit a Gaussian mixture on a picture (scikit-learn's EM, run by gmmfast) and save\n"
+            "it (.npz, read without pickle). --mode bw fits (x, y) of the dark pixels (grey\n"
+            "level below --threshold), or with --weights ink every non-white pixel weighted\n"
+            "by its darkness; --mode color fits (x, y, r, g, b) of every pixel; x is the\n"
+            "column, y the row. The file records the mode and the picture's size, so\n"
+            "'gmmfast render' knows what to draw and at what size. EM progress (iteration,\n"
+            "lower bound, change, time per iteration) is shown on a terminal."
         ),
         epilog=(
             "examples:\n"
             "  gmmfast fit drawing.png --mode bw -k 500 -o drawing.npz\n"
+            "  gmmfast fit sketch.png --mode bw --weights ink -k 300 -o sketch.npz\n"
             "  gmmfast fit photo.jpg --mode color -k 1000 --subsample 50000 -o photo.npz"
         ),
     )
@@ -151,6 +168,21 @@ def add_parser(commands) -> None:
         type=positive_int,
         metavar="N",
         help="fit on N points drawn at random without replacement (large colour pictures)",
+    )
+    fit.add_argument(
+        "--weights",
+        choices=("none", "ink"),
+        default="none",
+        help="bw: 'ink' weighs every non-white pixel by its darkness instead of keeping "
+        "those below --threshold (default: none)",
+    )
+    fit.add_argument(
+        "--rtol",
+        type=rtol_type,
+        default=0.0,
+        metavar="R",
+        help="certified truncated E-step: each point drops at most R of its responsibility "
+        "(default: 0, exact EM)",
     )
     fit.add_argument(
         "--progress",
