@@ -33,7 +33,7 @@ from ._gaussian import (
     weighted_log_prob,
 )
 from ._grid import Grid, as_grid, pixel_cells
-from ._mixture import conditional_parts
+from ._mixture import Mixture, conditional_parts
 from ._model import ModelLike, as_mixture, marginal_form, scoring_form
 from ._validation import check_given, check_image_dims, check_n_samples, check_points, seed_from
 
@@ -297,3 +297,49 @@ def sample_image(
     for _, X in _sample_chunks(model, n_samples, random_state, chunk_size):
         binner.add(X)
     return binner.result()
+
+
+def em_step(
+    model: Mixture, X, *, sample_weight=None, reg_covar: float = 1e-6, chunk_size=DEFAULT_CHUNK
+) -> tuple:
+    """Reference of one EM iteration of :class:`gmmfast.GaussianMixture` (scikit-learn's
+    E-step and M-step): ``(lower_bound, new_model)``, the weighted mean log-likelihood of
+    ``model`` at X and the mixture (same covariance type) that the M-step makes of its
+    responsibilities.
+
+    Two passes over chunks of rows, with the responsibilities of each chunk: the masses and
+    means first, then every component's scatter around its new mean (scikit-learn's centred
+    sums), so that nothing cancels with the data's offset.
+    """
+    X = check_points(X, model.n_features)
+    n, d = X.shape
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    form = scoring_form(model)
+    k = model.n_components
+    mass, sums, log_lik = np.zeros(k), np.zeros((k, d)), 0.0
+    for rows in _chunks(n, chunk_size):
+        log_prob = weighted_log_prob(form, X[rows])
+        log_norm = log_sum_exp(log_prob)
+        resp = np.exp(log_prob - log_norm[:, None]) * w[rows, None]
+        log_lik += float(np.sum(w[rows] * log_norm))
+        mass += resp.sum(axis=0)
+        sums += resp.T @ X[rows]
+    nk = mass + 10 * np.finfo(np.float64).eps
+    means = sums / nk[:, None]
+    scatter = np.zeros((k, d, d))
+    for rows in _chunks(n, chunk_size):
+        log_prob = weighted_log_prob(form, X[rows])
+        resp = np.exp(log_prob - log_sum_exp(log_prob)[:, None]) * w[rows, None]
+        for j in range(k):
+            centred = X[rows] - means[j]
+            scatter[j] += (resp[:, j, None] * centred).T @ centred
+    kind = model.covariance_type
+    if kind == "full":
+        covariances = scatter / nk[:, None, None] + reg_covar * np.eye(d)
+    elif kind == "tied":
+        covariances = scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d)
+    else:
+        diag = np.diagonal(scatter, axis1=1, axis2=2) / nk[:, None] + reg_covar
+        covariances = diag if kind == "diag" else diag.mean(axis=1)
+    new = Mixture(nk / nk.sum(), means, covariances, kind)
+    return log_lik / w.sum(), new

@@ -1,0 +1,370 @@
+"""gmmfast.GaussianMixture: scikit-learn's EM, run by gmmfast's kernels.
+
+Held to scikit-learn's own estimator (same initialisation, same iterates to rounding), to the
+NumPy twin of one iteration (``gmmfast.reference.em_step``), and to what sample weights mean
+(integer weights are repeated rows).
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import gmmfast
+import gmmfast.reference as ref
+from gmmfast import _fit
+from gmmfast.testing import mixtures
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+INITS = ["kmeans", "k-means++", "random", "random_from_data"]
+
+
+def blobs(n_features=2, n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-10, 10, size=(4, n_features))
+    scales = rng.uniform(0.5, 2.0, size=4)
+    X = np.vstack([c + s * rng.normal(size=(n // 4, n_features)) for c, s in zip(centres, scales)])
+    return X + 3.0  # an offset, as image coordinates have
+
+
+def precisions(mixture: gmmfast.Mixture):
+    """``precisions_init`` of ``mixture`` in scikit-learn's layout for its covariance type."""
+    cov = mixture.covariances
+    return 1.0 / cov if mixture.covariance_type in ("diag", "spherical") else np.linalg.inv(cov)
+
+
+def fit_both(X, sample_weight=None, X_sklearn=None, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = gmmfast.GaussianMixture(**params).fit(X, sample_weight=sample_weight)
+        theirs = SkGaussianMixture(**params).fit(X if X_sklearn is None else X_sklearn)
+    return ours, theirs
+
+
+def assert_same_fit(ours, theirs, rtol=1e-8):
+    np.testing.assert_allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=1e-10, atol=0)
+    assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, rel=1e-10)
+    assert (ours.n_iter_, ours.converged_) == (theirs.n_iter_, theirs.converged_)
+    for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        mine, other = getattr(ours, name), getattr(theirs, name)
+        assert mine.shape == other.shape and mine.dtype == other.dtype, name
+        scale = np.abs(other).max()
+        np.testing.assert_allclose(mine, other, rtol=rtol, atol=1e-12 * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("n_features", [1, 2, 5])
+def test_twenty_iterations_are_scikit_learns(covariance_type, n_features):
+    X = blobs(n_features)
+    ours, theirs = fit_both(
+        X, n_components=4, covariance_type=covariance_type, random_state=0, max_iter=20, tol=0
+    )
+    assert ours.n_iter_ == 20
+    assert_same_fit(ours, theirs)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_convergence_is_scikit_learns(covariance_type):
+    X = blobs(3, seed=1)
+    ours, theirs = fit_both(X, n_components=5, covariance_type=covariance_type, random_state=2)
+    assert ours.converged_
+    assert_same_fit(ours, theirs)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+@pytest.mark.parametrize("init_params", INITS)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_every_initialisation_starts_where_scikit_learns_does(init_params, covariance_type):
+    X = blobs(2, seed=3)
+    # One iteration: lower_bounds_[0] is the initial parameters' log-likelihood. 'k-means++'
+    # and 'random_from_data' start from one point per component, whose variance is reg_covar
+    # alone: a larger reg_covar keeps that start well-conditioned (with 1e-6 scikit-learn's
+    # own 'diag' formula, E[x²] − μ², cancels to 1e-7 of the variance).
+    for random_state in (0, np.random.RandomState(5)):
+        state = random_state if isinstance(random_state, int) else np.random.RandomState(5)
+        ours, theirs = fit_both(
+            X,
+            n_components=4,
+            covariance_type=covariance_type,
+            init_params=init_params,
+            random_state=random_state,
+            max_iter=1,
+            reg_covar=0.1,
+        )
+        if not isinstance(random_state, int):  # the instance was used: compare with a twin
+            theirs = SkGaussianMixture(
+                n_components=4,
+                covariance_type=covariance_type,
+                init_params=init_params,
+                random_state=state,
+                max_iter=1,
+                reg_covar=0.1,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                theirs.fit(X)
+        assert_same_fit(ours, theirs)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_several_initialisations_and_warm_start_are_scikit_learns(covariance_type):
+    X = blobs(2, seed=4)
+    ours, theirs = fit_both(
+        X, n_components=4, covariance_type=covariance_type, n_init=3, random_state=1
+    )
+    assert_same_fit(ours, theirs)
+    params = dict(n_components=4, covariance_type=covariance_type, warm_start=True, max_iter=3)
+    ours = gmmfast.GaussianMixture(random_state=0, **params)
+    theirs = SkGaussianMixture(random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(3):
+            ours.fit(X)
+            theirs.fit(X)
+            assert_same_fit(ours, theirs)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_integer_weights_are_repeated_rows(covariance_type):
+    X = blobs(2, seed=5)
+    weights = np.random.default_rng(0).integers(0, 4, size=len(X))  # zeros leave rows out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first = SkGaussianMixture(4, covariance_type=covariance_type, random_state=0, max_iter=2)
+        start = gmmfast.Mixture.from_sklearn(first.fit(X))
+    params = dict(
+        n_components=4,
+        covariance_type=covariance_type,
+        weights_init=start.weights,
+        means_init=start.means,
+        precisions_init=precisions(start),
+        max_iter=15,
+        tol=0,
+    )
+    ours, theirs = fit_both(
+        X, sample_weight=weights.astype(float), X_sklearn=np.repeat(X, weights, axis=0), **params
+    )
+    assert_same_fit(ours, theirs)
+
+
+def test_the_kmeans_initialisation_takes_the_weights():
+    """With sample weights, k-means weighs the points: the first lower bound is that of the
+    start scikit-learn's weighted k-means gives (``_fit.assigned_parameters`` of its labels),
+    which the reference E-step evaluates independently."""
+    from sklearn.cluster import KMeans
+
+    X = blobs(2, seed=6)
+    weights = np.random.default_rng(1).integers(0, 3, size=len(X)).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = gmmfast.GaussianMixture(4, random_state=0, max_iter=1).fit(X, sample_weight=weights)
+    kmeans = KMeans(4, n_init=1, random_state=np.random.RandomState(0))
+    labels = kmeans.fit(X, sample_weight=weights).labels_
+    mass = np.bincount(labels, weights=weights, minlength=4)
+    means = np.array(
+        [np.average(X[labels == j], axis=0, weights=weights[labels == j]) for j in range(4)]
+    )
+    covs = np.array(
+        [
+            np.cov(X[labels == j].T, aweights=weights[labels == j], bias=True) + 1e-6 * np.eye(2)
+            for j in range(4)
+        ]
+    )
+    start = gmmfast.Mixture(mass / mass.sum(), means, covs)
+    lower_bound, _ = ref.em_step(start, X, sample_weight=weights)
+    assert ours.lower_bounds_[0] == pytest.approx(lower_bound, rel=1e-9)
+    # Unweighted k-means starts elsewhere.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = gmmfast.GaussianMixture(4, random_state=0, max_iter=1).fit(X)
+    assert plain.lower_bounds_[0] != pytest.approx(lower_bound, rel=1e-6)
+
+
+@settings(max_examples=25)
+@given(
+    mixtures(n_features=(1, 5), n_components=(1, 8), max_condition=1e3),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+)
+def test_one_iteration_is_the_reference_iteration(mixture, seed, weighted):
+    X = gmmfast.sample(mixture, 400, random_state=seed)[0]
+    weights = np.random.default_rng(seed).uniform(0, 2, size=len(X)) if weighted else None
+    est = gmmfast.GaussianMixture(
+        mixture.n_components,
+        covariance_type=mixture.covariance_type,
+        weights_init=mixture.weights,
+        means_init=mixture.means,
+        precisions_init=precisions(mixture),
+        max_iter=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, sample_weight=weights)
+    lower_bound, expected = ref.em_step(mixture, X, sample_weight=weights)
+    assert est.lower_bounds_[0] == pytest.approx(lower_bound, rel=1e-10, abs=1e-12)
+    np.testing.assert_allclose(est.weights_, expected.weights, rtol=1e-8, atol=1e-14)
+    scale = np.abs(expected.means).max() + 1.0
+    np.testing.assert_allclose(est.means_, expected.means, rtol=1e-8, atol=1e-10 * scale)
+    cov_scale = np.abs(expected.covariances).max()
+    np.testing.assert_allclose(
+        est.covariances_, expected.covariances, rtol=1e-7, atol=1e-9 * cov_scale
+    )
+
+
+@settings(max_examples=25)
+@given(
+    mixtures(n_features=(1, 5), n_components=(2, 30)),
+    st.sampled_from([1e-12, 1e-9, 1e-6, 1e-3, 0.1]),
+    st.integers(0, 2**32 - 1),
+)
+def test_a_truncated_e_step_is_within_its_certificate(mixture, rtol, seed):
+    X = gmmfast.sample(mixture, 3000, random_state=seed)[0]
+    rng = np.random.default_rng(seed)
+    X = np.vstack([X, rng.uniform(-40, 40, size=(500, mixture.n_features))])
+    params = _fit.Parameters(
+        mixture.weights, mixture.means, mixture.covariances, mixture.precisions_cholesky
+    )
+    kind = mixture.covariance_type
+    exact = _fit.e_step(params, kind, X, None, 0.0)
+    approx = _fit.e_step(params, kind, X, None, rtol)
+    n = len(X)
+    # The log-likelihood: (1 − rtol) p ≤ p̂ ≤ p at every point.
+    slack = 1e-12 * abs(exact.log_lik)
+    assert approx.log_lik <= exact.log_lik + slack
+    assert approx.log_lik >= exact.log_lik + n * np.log1p(-rtol) - slack
+    # Every point moves at most 2·rtol of responsibility (rtol dropped, as much gained by
+    # renormalising the rest): so do the masses together.
+    assert np.abs(approx.mass - exact.mass).sum() <= 2 * rtol * n + 1e-9 * n
+    assert exact.log_lik == pytest.approx(np.sum(ref.score_samples(mixture, X)), rel=1e-12)
+
+
+def test_a_component_that_loses_its_points_behaves_as_scikit_learns():
+    X = blobs(2, seed=7)
+    start = gmmfast.Mixture(
+        [0.3, 0.3, 0.4],
+        [[X[:, 0].mean(), X[:, 1].mean()], [0.0, 0.0], [1e4, 1e4]],
+        [4.0, 4.0, 1.0],
+        "spherical",
+    )
+    params = dict(
+        n_components=3,
+        covariance_type="spherical",
+        weights_init=start.weights,
+        means_init=start.means,
+        precisions_init=precisions(start),
+        max_iter=5,
+        tol=0,
+    )
+    ours, theirs = fit_both(X, **params)
+    assert np.all(np.isfinite(ours.means_)) and np.all(np.isfinite(ours.covariances_))
+    assert ours.weights_[2] < 1e-14
+    assert_same_fit(ours, theirs)
+
+
+def test_float32_data_gives_float32_parameters():
+    X = blobs(2, seed=8).astype(np.float32)
+    ours, theirs = fit_both(X, n_components=3, random_state=0)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert getattr(ours, name).dtype == getattr(theirs, name).dtype == np.float32
+    np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "nan",
+        "inf",
+        "too few points",
+        "negative weight",
+        "weights of the wrong length",
+        "means_init shape",
+        "weights_init shape",
+        "precisions_init shape",
+        "n_components 0",
+    ],
+)
+def test_bad_input_raises_what_scikit_learn_raises(case):
+    X = blobs(2, n=40)
+    params, fit_kwargs = {"n_components": 2}, {}
+    if case == "nan":
+        X[0, 0] = np.nan
+    elif case == "inf":
+        X[3, 1] = np.inf
+    elif case == "too few points":
+        X, params = X[:3], {"n_components": 4}
+    elif case == "negative weight":
+        fit_kwargs = {"sample_weight": np.r_[-1.0, np.ones(len(X) - 1)]}
+    elif case == "weights of the wrong length":
+        fit_kwargs = {"sample_weight": np.ones(len(X) + 1)}
+    elif case == "means_init shape":
+        params["means_init"] = np.zeros((3, 2))
+    elif case == "weights_init shape":
+        params["weights_init"] = np.ones(3) / 3
+    elif case == "precisions_init shape":
+        params["precisions_init"] = np.ones((2, 3, 3))
+    else:
+        params["n_components"] = 0
+    with pytest.raises(ValueError, match=r"\w") as ours:
+        gmmfast.GaussianMixture(**params).fit(X, **fit_kwargs)
+    if "sample_weight" not in fit_kwargs:
+        with pytest.raises(type(ours.value)):
+            SkGaussianMixture(**params).fit(X)
+
+
+def test_it_is_a_scikit_learn_estimator():
+    X = blobs(2)
+    est = gmmfast.GaussianMixture(3, rtol=1e-6, random_state=0)
+    assert isinstance(est, SkGaussianMixture)
+    assert est.get_params()["rtol"] == 1e-6
+    assert clone(est).get_params() == est.get_params()
+    est.fit(X)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.score_samples(X), est.score_samples(X))
+    np.testing.assert_allclose(est.score_samples(X), ref.score_samples(est, X), rtol=1e-12)
+    assert est.bic(X) == pytest.approx(SkGaussianMixture.bic(est, X), rel=1e-12)
+    pipe = make_pipeline(StandardScaler(), gmmfast.GaussianMixture(3, random_state=0)).fit(X)
+    assert pipe.score(X) == pytest.approx(np.mean(pipe.score_samples(X)))
+    search = GridSearchCV(gmmfast.GaussianMixture(random_state=0), {"n_components": [2, 4]}, cv=3)
+    search.fit(X)
+    assert search.best_params_["n_components"] in (2, 4)
+    samples, labels = est.sample(50)
+    assert samples.shape == (50, 2) and labels.shape == (50,)
+    with pytest.raises(ValueError, match="rtol"):
+        gmmfast.GaussianMixture(rtol=1.0).fit(X)
+
+
+def test_never_an_n_by_k_array():
+    """A fit at K = 2000 on 20,000 points holds far less than the 320 MB an n × K float64
+    responsibility matrix would take (the E-step's sums are K × d × d)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1000, size=(20_000, 2))
+    mixture = gmmfast.Mixture(
+        np.full(2000, 1 / 2000), rng.uniform(0, 1000, (2000, 2)), np.full(2000, 100.0), "spherical"
+    )
+    est = gmmfast.GaussianMixture(
+        2000,
+        covariance_type="spherical",
+        weights_init=mixture.weights,
+        means_init=mixture.means,
+        precisions_init=precisions(mixture),
+        max_iter=2,
+        tol=0,
+    )
+    tracemalloc.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 40e6, f"peak {peak / 1e6:.0f} MB"
