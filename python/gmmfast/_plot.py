@@ -42,6 +42,12 @@ def contour_figure(
 ):
     """A matplotlib figure of the contours of the log-density of ``model`` on ``grid``.
 
+    This is a picture in pixel space, the same size as the grid and in image orientation,
+    without axes (for contact sheets and the command line). For figures in data space — axes
+    with ticks, y upward, labelled levels and colour bars — use :mod:`gmmfast.plot`
+    (``gmmfast.plot.contours(model, ax)``, and ``density``, ``ellipses``,
+    ``decision_regions``, ``responsibility``, ``mixture_1d``, ``samples``, ``tone_curve``).
+
     Parameters
     ----------
     model : GaussianMixture, BayesianGaussianMixture or Mixture (fitted)
