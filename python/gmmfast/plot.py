@@ -211,8 +211,8 @@ def _component_colors(n_components: int, cmap=None) -> np.ndarray:
     from matplotlib.colors import to_rgba_array
 
     if cmap is None:
-        palette = matplotlib.colormaps["tab10" if n_components <= 10 else "tab20"].colors
-        return to_rgba_array([palette[k % len(palette)] for k in range(n_components)])
+        cycle = matplotlib.colormaps["tab10" if n_components <= 10 else "tab20"]
+        return to_rgba_array([cycle(k % cycle.N) for k in range(n_components)])
     colormap = matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
     return np.asarray(colormap(np.linspace(0.0, 1.0, n_components)))
 
@@ -266,11 +266,16 @@ def _colorbar(ax: Axes, mappable, label: str, **options):
 
 
 def _level_format(levels: np.ndarray) -> str:
-    """A ``%`` format with enough decimals to tell neighbouring levels apart."""
+    """A ``%`` format for contour labels: enough decimals that rounding moves a label by at
+    most a tenth of the gap between neighbouring levels, fewer when the levels are exact with
+    fewer (``-6`` rather than ``-6.0``)."""
     gaps = np.diff(levels)
-    smallest = float(gaps.min()) if gaps.size else 1.0
-    decimals = max(0, min(6, -math.floor(math.log10(smallest)))) if smallest > 0 else 1
-    return f"%.{decimals}f"
+    smallest = float(gaps.min()) if gaps.size else abs(float(levels[0])) or 1.0
+    needed = max(0, min(6, math.ceil(math.log10(5.0 / smallest))))
+    for decimals in range(needed):
+        if np.allclose(np.round(levels, decimals), levels, rtol=0.0, atol=1e-9):
+            return f"%.{decimals}f"
+    return f"%.{needed}f"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,7 +474,9 @@ def decision_regions(
     if boundaries:
         segments = _boundary_segments(labels, field.extent)
         ax.add_collection(
-            LineCollection(segments, colors=boundary_color, linewidths=0.8, label="boundaries")
+            LineCollection(
+                list(segments), colors=boundary_color, linewidths=0.8, label="boundaries"
+            )
         )
     field.finish(ax, model)
     return ax
@@ -599,7 +606,8 @@ def ellipses(
         are filled, so the opacity adds up towards the mean.
     xlim, ylim : (float, float), optional
         Axis limits to set; by default the axes autoscale to take in the ellipses (and anything
-        already drawn on them).
+        already drawn on them), except those of components lighter than 1/1000 of the
+        heaviest (as :func:`limits`).
     **kwargs
         Passed to each ``matplotlib.patches.Ellipse`` (``facecolor``, ``edgecolor``,
         ``linewidth``, ``fill``, ``alpha``, ...). By default component k is filled and edged in
@@ -615,6 +623,7 @@ def ellipses(
     dims = check_marginal(model, dims, length=2)
     n_std = _check_n_std(n_std)
     alpha_by_weight = check_bool(alpha_by_weight, "alpha_by_weight")
+    xlim, ylim = _optional_limits(xlim, ylim)
     alpha = check_positive(kwargs.pop("alpha", 0.25), "alpha")
     if alpha > 1:
         raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
@@ -627,32 +636,48 @@ def ellipses(
     weights = mixture.weights
     opacity = alpha * (weights / weights.max() if alpha_by_weight else np.ones_like(weights))
     colors = _component_colors(mixture.n_components)
+    # Components that do not count for limits() do not stretch the autoscaled view either
+    # (a BayesianGaussianMixture's unused components sit at its prior); they are drawn, faded.
+    light = weights < EXTENT_MIN_WEIGHT * weights.max()
     ax = _axes(ax)
     for k in range(mixture.n_components):
         options = {"facecolor": colors[k], "edgecolor": colors[k], "linewidth": 1.0}
         options.update(kwargs)
         for n in n_std:
-            ax.add_patch(
-                Ellipse(
-                    tuple(mixture.means[k]),
-                    width=2 * n * half_long[k],
-                    height=2 * n * half_short[k],
-                    angle=float(angles[k]),
-                    alpha=float(opacity[k]),
-                    **options,
-                )
+            patch = Ellipse(
+                tuple(mixture.means[k]),
+                width=2 * n * half_long[k],
+                height=2 * n * half_short[k],
+                angle=float(angles[k]),
+                alpha=float(opacity[k]),
+                **options,
             )
+            if light[k]:
+                # add_artist leaves the data limits alone; clip as add_patch would.
+                ax.add_artist(patch)
+                patch.set_clip_path(ax.patch)
+            else:
+                ax.add_patch(patch)
     _set_or_autoscale(ax, xlim, ylim)
     _label_axes(ax, model, dims)
     return ax
 
 
+def _optional_limits(xlim, ylim) -> tuple:
+    """``xlim``, ``ylim`` checked, each None (autoscale) or a pair."""
+    return tuple(
+        None if value is None else _limit(value, name, (0.0, 1.0))
+        for value, name in ((xlim, "xlim"), (ylim, "ylim"))
+    )
+
+
 def _set_or_autoscale(ax: Axes, xlim, ylim) -> None:
-    """Set the limits given; let matplotlib's autoscaling take in the rest."""
+    """Set the limits given (checked by :func:`_optional_limits`); let matplotlib's
+    autoscaling take in the rest."""
     if xlim is not None:
-        ax.set_xlim(*_limit(xlim, "xlim", (0.0, 1.0)))
+        ax.set_xlim(*xlim)
     if ylim is not None:
-        ax.set_ylim(*_limit(ylim, "ylim", (0.0, 1.0)))
+        ax.set_ylim(*ylim)
     ax.autoscale_view()
 
 
@@ -698,6 +723,7 @@ def samples(
     """
     dims = check_marginal(model, dims, length=2)
     color_by_component = check_bool(color_by_component, "color_by_component")
+    xlim, ylim = _optional_limits(xlim, ylim)
     seed = seed_from(random_state)
     X, labels = sample(model, n, random_state=seed)
     order = np.random.default_rng(seed).permutation(X.shape[0])
@@ -792,7 +818,7 @@ def mixture_1d(
         segments = np.stack([np.broadcast_to(xs, curves.shape), curves], axis=-1)
         ax.add_collection(
             LineCollection(
-                segments,
+                list(segments),
                 colors=_component_colors(mixture.n_components),
                 linewidths=0.8,
                 label="components",
