@@ -378,7 +378,7 @@ def contours(
         and draw thin black lines on their edges.
     labels : bool, default=True
         Write each line's log p on it (``Axes.clabel``), with enough decimals to tell
-        neighbouring levels apart.
+        neighbouring levels apart, in black (or in ``colors`` when given).
     colorbar : bool, optional
         Add a colour bar of the levels; default: when ``filled``.
     dims, resolution, xlim, ylim, rtol
@@ -411,7 +411,12 @@ def contours(
         options["linestyles"] = "solid"
         drawn = lines = ax.contour(xs, ys, values, levels=values_levels, **{**options, **kwargs})
     if labels:
-        ax.clabel(lines, fmt=_level_format(values_levels), fontsize="small", inline=True)
+        # Black unless the lines have one colour of the user's: the light end of a colour map
+        # (viridis' yellow) is unreadable as text on white.
+        ink = kwargs.get("colors", "black") if not filled else "black"
+        ax.clabel(
+            lines, fmt=_level_format(values_levels), fontsize="small", inline=True, colors=ink
+        )
     field.finish(ax, model)
     if colorbar:
         _colorbar(ax, drawn, "log-density", format=_level_format(values_levels))
