@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._canonical import Components
 from ._grid import Grid, as_grid, kernel_axes
 from ._model import ModelLike, check_model_points, marginal_form, scoring_form
-from ._validation import check_float_dtype, check_rtol, empty
+from ._validation import check_float_dtype, check_int, check_rtol, empty
 
 
 def score_samples(model: ModelLike, X, *, rtol=0.0) -> np.ndarray:
@@ -149,4 +150,54 @@ def label_grid(model: ModelLike, grid: Grid, dims=(0, 1), *, rtol=0.0) -> np.nda
     out = empty(grid.shape, dtype=np.int64)
     xs, ys, origin = kernel_axes(grid)
     _core.label_grid(form.components(), xs, ys, out, rtol, origin)
+    return out
+
+
+def responsibility_grid(
+    model: ModelLike, k: int, grid: Grid, dims=(0, 1), *, rtol=0.0
+) -> np.ndarray:
+    """Responsibility of component ``k`` for the marginal over ``dims`` at every pixel.
+
+    The column ``k`` of ``predict_proba`` over the grid's points, without the
+    (n_pixels, n_components) array: two grid renders, the log of component k's own weighted
+    term ``c_k − ½‖(x − μ_k) U_k‖²`` (one component, so exact) and the mixture's log-density;
+    the responsibility is ``exp(term − log-density)``. The weights are those of
+    :func:`log_density_grid` for the same ``dims``: a ``BayesianGaussianMixture`` over all its
+    features uses its own expected log-weights and Wishart terms (as its ``predict_proba``), a
+    strict subset of the features the plug-in ``weights_``.
+
+    Returns float64 of shape (grid.height, grid.width), in [0, 1]. ``rtol`` applies to the
+    mixture's density (the term is exact): the result is then within a factor
+    1 / (1 − rtol) above the exact one, clipped at 1. Where every log-density overflows to −∞
+    (pixels about 1e154 away from unit-scale components) the nearest component, as
+    :func:`predict_proba` ranks them, takes a responsibility of 1 (exact ties share by weight).
+    """
+    grid = as_grid(grid)
+    form = marginal_form(model, dims, length=2)
+    k = check_int(k, "k", minimum=0)
+    if k >= form.n_components:
+        raise ValueError(
+            f"k must be a component index in [0, {form.n_components}) for a model of "
+            f"{form.n_components} components, got {k}"
+        )
+    rtol = check_rtol(rtol)
+    xs, ys, origin = kernel_axes(grid)
+    total = empty(grid.shape)
+    _core.log_density_grid(form.components(), xs, ys, total, rtol, origin)
+    one = Components(form.log_const[k : k + 1], form.means[k : k + 1], form.prec_chol[k : k + 1])
+    term = empty(grid.shape)
+    _core.log_density_grid(one.components(), xs, ys, term, 0.0, origin)
+    with np.errstate(invalid="ignore"):  # −∞ − (−∞) is handled below
+        out = np.exp(term - total)
+    np.minimum(out, 1.0, out=out)
+    rows, cols = np.nonzero(~np.isfinite(total))
+    # Rare (a view ~1e154 wide): there the kernels rank by scaled distances, as predict_proba
+    # does, in blocks small enough that (block, K) stays a few MiB.
+    block = max(1, 2**19 // form.n_components)
+    for start in range(0, rows.size, block):
+        r, c = rows[start : start + block], cols[start : start + block]
+        points = np.column_stack([grid.xs[c], grid.ys[r]])
+        proba = empty((r.size, form.n_components))
+        _core.predict_proba(form.components(), points, proba)
+        out[r, c] = proba[:, k]
     return out

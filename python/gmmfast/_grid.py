@@ -9,7 +9,9 @@ import numpy as np
 from ._validation import check_int, check_real, empty
 
 
-def _check_range(value, name: str, default: tuple) -> tuple:
+def check_range(value, name: str, default: tuple) -> tuple:
+    """``value`` as a pair of finite floats ``(start, stop)`` (``default`` when None); may be
+    reversed or empty (start == stop). ``ValueError`` for anything else."""
     if value is None:
         return default
     check_real(value, name)
@@ -66,8 +68,8 @@ class Grid:
     def __init__(self, width, height, x_range=None, y_range=None) -> None:
         self._width = check_int(width, "width", minimum=1)
         self._height = check_int(height, "height", minimum=1)
-        self._x_range = _check_range(x_range, "x_range", (0.0, float(self._width - 1)))
-        self._y_range = _check_range(y_range, "y_range", (0.0, float(self._height - 1)))
+        self._x_range = check_range(x_range, "x_range", (0.0, float(self._width - 1)))
+        self._y_range = check_range(y_range, "y_range", (0.0, float(self._height - 1)))
         self._xs = np.linspace(self._x_range[0], self._x_range[1], self._width)
         self._ys = np.linspace(self._y_range[0], self._y_range[1], self._height)
         self._xs.flags.writeable = False

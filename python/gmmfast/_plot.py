@@ -7,7 +7,6 @@ GUI backend is touched and no global figure list grows.
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from ._density import log_density_grid
 from ._grid import Grid, as_grid
 from ._tone import DEFAULT_LEVELS, contour_levels
+from ._validation import check_positive
 
 
 def _matplotlib():
@@ -42,6 +42,12 @@ def contour_figure(
 ):
     """A matplotlib figure of the contours of the log-density of ``model`` on ``grid``.
 
+    This is a picture in pixel space, the same size as the grid and in image orientation,
+    without axes (for contact sheets and the command line). For figures in data space — axes
+    with ticks, y upward, labelled levels and colour bars — use :mod:`gmmfast.plot`
+    (``gmmfast.plot.contours(model, ax)``, and ``density``, ``ellipses``,
+    ``decision_regions``, ``responsibility``, ``mixture_1d``, ``samples``, ``tone_curve``).
+
     Parameters
     ----------
     model : GaussianMixture, BayesianGaussianMixture or Mixture (fitted)
@@ -65,7 +71,7 @@ def contour_figure(
         Agg canvas (no GUI); ``fig.axes[0]`` can take titles, ticks or more artists.
     """
     grid = as_grid(grid)
-    dpi = _positive_number(dpi, "dpi")
+    dpi = check_positive(dpi, "dpi")
     if grid.width < 2 or grid.height < 2:
         raise ValueError(
             f"contours need a grid of at least 2 × 2 pixels, got {grid.width} × {grid.height}"
@@ -96,15 +102,6 @@ def contour_figure(
     ax.set_ylim(ys[-1] + half_y, ys[0] - half_y)
     ax.set_axis_off()
     return fig
-
-
-def _positive_number(value, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return value
 
 
 def _int_in(value, name: str, low: int, high: int | None = None) -> int:

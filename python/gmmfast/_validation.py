@@ -6,6 +6,7 @@ that names what was expected and what was given.
 
 from __future__ import annotations
 
+import math
 import numbers
 import secrets
 from collections.abc import Sequence
@@ -135,11 +136,28 @@ def check_float_dtype(dtype) -> np.dtype:
     return dtype
 
 
+def check_bool(value, name: str) -> bool:
+    """``value`` as a bool; ``TypeError`` for anything but True or False (1, "yes" and None
+    are refused rather than read as truth values)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_return_std(return_std) -> bool:
     """``return_std`` as a bool; ``TypeError`` for anything but True or False."""
-    if not isinstance(return_std, (bool, np.bool_)):
-        raise TypeError(f"return_std must be True or False, got {return_std!r}")
-    return bool(return_std)
+    return check_bool(return_std, "return_std")
+
+
+def check_positive(value, name: str) -> float:
+    """``value`` as a positive finite float; ``TypeError`` for a non-number (bools too),
+    ``ValueError`` for zero, a negative number, NaN or infinity."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return value
 
 
 def check_given(given, n_features: int, length: int | None = None) -> tuple:
