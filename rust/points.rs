@@ -789,6 +789,35 @@ mod tests {
         fn point(&self, _: &mut (), _: &[f64], _: &[f64], _: usize, _: &mut [f64], _: &mut [f64]) {}
     }
 
+    /// The AVX2 build of the evaluation and the baseline one give the same bits, in every
+    /// dimension (specialised or not); and both are `Components::log_probs`, point by point.
+    #[test]
+    fn vector_widths_agree_bitwise_with_one_point_at_a_time() {
+        let mut rng = Lcg(3);
+        for d in [1, 2, 3, 5, 8, 12] {
+            let k = 17;
+            let mixture = random_mixture(&mut rng, k, d);
+            let cands: Vec<usize> = (0..k).collect();
+            let xs: Vec<f64> = (0..d * LANES).map(|_| 150.0 * rng.next() - 25.0).collect();
+            let mut y = vec![[0.0; LANES]; d];
+            let mut base = vec![0.0; k * LANES];
+            log_probs_lanes(&mixture, &cands, &xs, &mut base, &mut y, false);
+            if has_avx2() {
+                let mut wide = vec![0.0; k * LANES];
+                log_probs_lanes(&mixture, &cands, &xs, &mut wide, &mut y, true);
+                assert_eq!(base, wide, "{d}-D");
+            }
+            let (mut l, mut scratch) = (vec![0.0; k], vec![0.0; d]);
+            for p in 0..LANES {
+                let point: Vec<f64> = (0..d).map(|i| xs[i * LANES + p]).collect();
+                mixture.log_probs(&point, &mut l, &mut scratch);
+                for c in 0..k {
+                    assert_eq!(base[c * LANES + p], l[c], "{d}-D");
+                }
+            }
+        }
+    }
+
     /// The culled, vectorised driver gives bitwise the log-sum-exp of every component, point
     /// by point, in every dimension (specialised or not) and for clustered and spread points.
     #[test]
