@@ -943,17 +943,25 @@ def _block_sums(block, weights, params, covariance_type: str, rtol: float, start
     """The E-step sums over one block of rows (starting at row ``start`` of X), after
     scikit-learn's checks of its values."""
     _check_finite(block, "X", start)
-    points = np.ascontiguousarray(block, dtype=np.float64)
+    points = _aligned(block)
     w = None
     if weights is not None:
-        w = np.ascontiguousarray(weights, dtype=np.float64)
+        w = _aligned(weights)
         _check_weight_values(w, start)
+    # Arrays that come out of distributed's serialisation may not be aligned, which the kernels
+    # refuse (as "not C-contiguous"): copied if so, like the block.
+    params = _fit.Parameters(*(None if a is None else _aligned(a) for a in params))
     k, d = params.means.shape
     if len(points) == 0:
         return _Sums(0.0, 0.0, np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d)))
     stats = _fit.e_step(params, covariance_type, points, w, rtol)
     total = float(len(points)) if w is None else float(w.sum())
     return _Sums(stats.log_lik, total, stats.mass, stats.first, stats.second)
+
+
+def _aligned(array) -> np.ndarray:
+    """``array`` as a C-contiguous, aligned float64 array (a copy only if it is not one)."""
+    return np.require(array, dtype=np.float64, requirements=["C", "A"])
 
 
 def _add_sums(*parts: _Sums) -> _Sums:
