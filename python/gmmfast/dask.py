@@ -1,4 +1,5 @@
-"""Render huge grids with Dask: the grid functions of gmmfast as lazy ``dask.array`` arrays.
+"""Render huge grids with Dask — the grid functions of gmmfast as lazy ``dask.array`` arrays —
+and fit mixtures on dask arrays too large for one machine (:func:`fit`).
 
 Install with ``pip install "gmmfast[dask]"``. Every function takes the arguments of its
 in-memory namesake plus ``chunks`` and returns a ``dask.array.Array`` of the same shape and
@@ -636,31 +637,27 @@ def fit(estimator, X, sample_weight=None, *, init_size=DEFAULT_INIT_SIZE):
     weight_blocks = [None] * len(blocks) if weights is None else list(weights.to_delayed())
     starts = np.concatenate(([0], np.cumsum(X.chunks[0])[:-1])).tolist()
     run = f"gmmfast-em-{uuid.uuid4().hex}"
-    total = None
+    totals: list = []  # Σ w, from the first pass (the same in every pass)
 
     def iteration(params, key: str) -> _Sums:
-        nonlocal total
-        sums = _map_reduce(
-            params, blocks, weight_blocks, starts, estimator, scheduler, client, key
-        )
-        if total is None:
+        sums = _map_reduce(params, blocks, weight_blocks, starts, estimator, scheduler, client, key)
+        if not totals:
             if not sums.total > 0:
                 raise ValueError("Sample weights must contain at least one non-zero number.")
-            total = sums.total
+            totals.append(sums.total)
         return sums
 
     max_lower_bound = -np.inf
     best_lower_bounds: list = []
-    best_params, best_n_iter = None, 0
+    best_params: _fit.Parameters | None = None
+    best_n_iter = 0
     estimator.converged_ = False
     for init in range(n_init):
         estimator._print_verbose_msg_init_beg(init)
         if not do_init:
             params = estimator._current_parameters()
         elif from_data:
-            params = estimator._initial_parameters(
-                init_X, init_points, init_weights, random_state
-            )
+            params = estimator._initial_parameters(init_X, init_points, init_weights, random_state)
         else:
             params = _given_parameters(estimator)
         lower_bound = -np.inf if do_init else estimator.lower_bound_
@@ -674,7 +671,7 @@ def fit(estimator, X, sample_weight=None, *, init_size=DEFAULT_INIT_SIZE):
             sums = iteration(params, f"{run}-{init}-{n_iter}")
             stats = _fit.Statistics(sums.log_lik, sums.mass, sums.first, sums.second, params.means)
             params = _fit.m_step(stats, estimator.covariance_type, estimator.reg_covar)
-            lower_bound = sums.log_lik / total
+            lower_bound = sums.log_lik / totals[0]
             current_lower_bounds.append(lower_bound)
             change = lower_bound - previous
             estimator._print_verbose_msg_iter_end(n_iter, change)
@@ -696,6 +693,7 @@ def fit(estimator, X, sample_weight=None, *, init_size=DEFAULT_INIT_SIZE):
             ConvergenceWarning,
             stacklevel=2,
         )
+    assert best_params is not None  # n_init >= 1
     estimator._set_parameters(_as_dtype(best_params, dtype))
     estimator.n_iter_ = best_n_iter
     estimator.lower_bound_ = max_lower_bound
@@ -822,9 +820,7 @@ def _check_finite(values: np.ndarray, name: str, start: int) -> None:
         return
     row = start + int(np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(1))[0])
     problem = (
-        "NaN"
-        if np.isnan(values).any()
-        else f"infinity or a value too large for {values.dtype!r}"
+        "NaN" if np.isnan(values).any() else f"infinity or a value too large for {values.dtype!r}"
     )
     raise ValueError(f"Input {name} contains {problem}. (First at row {row}.)")
 
@@ -950,7 +946,11 @@ def _block_sums(block, weights, params, covariance_type: str, rtol: float, start
         _check_weight_values(w, start)
     # Arrays that come out of distributed's serialisation may not be aligned, which the kernels
     # refuse (as "not C-contiguous"): copied if so, like the block.
-    params = _fit.Parameters(*(None if a is None else _aligned(a) for a in params))
+    params = params._replace(
+        weights=_aligned(params.weights),
+        means=_aligned(params.means),
+        precisions_cholesky=_aligned(params.precisions_cholesky),
+    )
     k, d = params.means.shape
     if len(points) == 0:
         return _Sums(0.0, 0.0, np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d)))
