@@ -158,6 +158,15 @@ def test_all_rows_fit_small_data_as_in_memory_from_the_same_random_state(
     assert_same_fit(result, expected)
 
 
+@pytest.mark.parametrize("given", ["means_init", "precisions_init"])
+def test_some_init_arrays_replace_what_the_initialisation_computes(data, given):
+    X, w = data
+    kwargs = {"random_state": 2, given: init_arrays(X, "diag")[given]}
+    expected = estimator("diag", **kwargs).fit(X, sample_weight=w)
+    result = gd.fit(estimator("diag", **kwargs), da.from_array(X, chunks=333), w)
+    assert_same_fit(result, expected)
+
+
 def test_initialisation_on_a_subsample(data):
     """init_size < n: the initial parameters (max_iter=0) are those of the in-memory estimator
     on the chosen rows, the random state going on from the draw of the rows; EM from there

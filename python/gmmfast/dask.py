@@ -603,8 +603,6 @@ def fit(estimator, X, sample_weight=None, *, init_size=DEFAULT_INIT_SIZE):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.utils import check_random_state
 
-    from ._estimator import _as_dtype
-
     estimator = _gmmfast_estimator(estimator)
     estimator._validate_params()  # scikit-learn's checks of the hyper-parameters
     init_size = check_int(init_size, "init_size", minimum=1)
@@ -694,7 +692,9 @@ def fit(estimator, X, sample_weight=None, *, init_size=DEFAULT_INIT_SIZE):
             stacklevel=2,
         )
     assert best_params is not None  # n_init >= 1
-    estimator._set_parameters(_as_dtype(best_params, dtype))
+    estimator._set_parameters(
+        tuple(None if p is None else np.asarray(p, dtype=dtype) for p in best_params)
+    )
     estimator.n_iter_ = best_n_iter
     estimator.lower_bound_ = max_lower_bound
     estimator.lower_bounds_ = best_lower_bounds
@@ -844,12 +844,15 @@ def _check_init_arrays(estimator, n_features: int) -> None:
 
 
 def _given_parameters(estimator) -> _fit.Parameters:
-    """The initial parameters when the three ``*_init`` arrays give all of them (checked)."""
-    from ._estimator import _precisions_cholesky_from_precisions
-
-    prec_chol = _precisions_cholesky_from_precisions(
-        estimator.precisions_init, estimator.covariance_type
-    )
+    """The initial parameters when the three ``*_init`` arrays give all of them (checked):
+    as the in-memory estimator's ``_initial_parameters`` and scikit-learn take them, with
+    scikit-learn's factors of ``precisions_init`` (U upper triangular with U Uᵀ = Λ)."""
+    precisions = np.asarray(estimator.precisions_init, dtype=np.float64)
+    if estimator.covariance_type in ("full", "tied"):
+        flipped = np.flip(precisions, axis=(-2, -1))
+        prec_chol = np.flip(np.linalg.cholesky(flipped), axis=(-2, -1))
+    else:
+        prec_chol = np.sqrt(precisions)
     return _fit.Parameters(
         np.asarray(estimator.weights_init, dtype=np.float64),
         np.asarray(estimator.means_init, dtype=np.float64),
