@@ -4,6 +4,8 @@ cluster of two processes; the initialisation on a uniform subsample; bad input."
 
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -435,6 +437,16 @@ def test_convergence_warning(data):
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         result = gd.fit(estimator(max_iter=2, **init), da.from_array(X, chunks=400))
     assert not result.converged_ and result.n_iter_ == 2 and len(result.lower_bounds_) == 2
+
+
+def test_importing_gmmfast_dask_imports_neither_scikit_learn_nor_distributed():
+    code = (
+        "import sys, gmmfast.dask\n"
+        "print(sorted({k.split('.')[0] for k in sys.modules} & {'sklearn', 'distributed'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 # --- a cluster of processes -------------------------------------------------------------------
