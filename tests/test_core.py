@@ -46,7 +46,7 @@ X = np.arange(12.0).reshape(4, 3) / 4
 def test_fortran_inputs_are_refused_not_read_transposed(components):
     """A Fortran array of the right shape was read in memory order, i.e. transposed."""
     out = np.empty(4)
-    with pytest.raises(ValueError, match="X must be a C-contiguous array"):
+    with pytest.raises(ValueError, match="X must be a C-contiguous, aligned array"):
         _core.score_samples(components, np.asfortranarray(X), out)
     _core.score_samples(components, X, out)
     expected = out.copy()

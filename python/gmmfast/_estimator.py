@@ -24,10 +24,13 @@ from ._fit import (
     Parameters,
     assigned_parameters,
     e_step,
+    given_parameters,
     m_step,
     precisions_cholesky,
+    precisions_cholesky_from_precisions,
     random_parameters,
 )
+from ._mixture import Mixture
 from ._sampling import sample
 
 
@@ -145,7 +148,7 @@ verbose_interval
             weights = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
-        points = np.ascontiguousarray(X, dtype=np.float64)
+        points = np.require(X, dtype=np.float64, requirements=["C", "A"])
         total = float(len(points) if weights is None else weights.sum())
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
@@ -198,7 +201,10 @@ verbose_interval
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
-        return predict(self, X)
+        # The labels of the fitted parameters (as scikit-learn's final E-step gives them),
+        # from the validated array: the estimator's own ``predict`` would check its feature
+        # names against an array that has none.
+        return predict(Mixture.from_sklearn(self), points)
 
     def _initial_parameters(self, X, points, weights, random_state) -> Parameters:
         """scikit-learn's ``_initialize_parameters`` and ``_initialize`` (the same draws from
@@ -208,12 +214,7 @@ verbose_interval
         given = (self.weights_init, self.means_init, self.precisions_init)
         if all(p is not None for p in given):
             # Everything is given: scikit-learn estimates nothing (and draws nothing).
-            return Parameters(
-                np.asarray(self.weights_init, dtype=np.float64),
-                np.asarray(self.means_init, dtype=np.float64),
-                None,
-                _precisions_cholesky_from_precisions(self.precisions_init, self.covariance_type),
-            )
+            return given_parameters(*given, self.covariance_type)
         if self.init_params == "kmeans":
             kmeans = KMeans(n_clusters=k, n_init=1, random_state=random_state)
             labels = kmeans.fit(X, sample_weight=weights).labels_
@@ -238,7 +239,7 @@ verbose_interval
             prec_chol = precisions_cholesky(covariances, self.covariance_type)
         else:
             covariances = None
-            prec_chol = _precisions_cholesky_from_precisions(
+            prec_chol = precisions_cholesky_from_precisions(
                 self.precisions_init, self.covariance_type
             )
         return Parameters(
@@ -278,15 +279,6 @@ verbose_interval
         grouped by component as scikit-learn's are."""
         check_is_fitted(self)
         return sample(self, n_samples, random_state=check_random_state(self.random_state))
-
-
-def _precisions_cholesky_from_precisions(precisions, covariance_type: str) -> np.ndarray:
-    """scikit-learn's factors of ``precisions_init``: U with U Uᵀ = Λ, upper triangular."""
-    if covariance_type in ("full", "tied"):
-        flipped = np.flip(precisions, axis=(-2, -1))
-        chol = np.linalg.cholesky(flipped)
-        return np.flip(chol, axis=(-2, -1))
-    return np.sqrt(precisions)
 
 
 def _as_dtype(params: Parameters, dtype) -> tuple:

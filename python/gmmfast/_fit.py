@@ -80,6 +80,27 @@ def precisions_cholesky(covariances: np.ndarray, covariance_type: str) -> np.nda
         raise ValueError(ILL_DEFINED) from None
 
 
+def precisions_cholesky_from_precisions(precisions, covariance_type: str) -> np.ndarray:
+    """scikit-learn's factors of ``precisions_init``: U upper triangular with U Uᵀ = Λ (the
+    lower Cholesky factor of Λ with rows and columns reversed, reversed back)."""
+    precisions = np.asarray(precisions, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        flipped = np.flip(precisions, axis=(-2, -1))
+        return np.ascontiguousarray(np.flip(np.linalg.cholesky(flipped), axis=(-2, -1)))
+    return np.sqrt(precisions)
+
+
+def given_parameters(weights_init, means_init, precisions_init, covariance_type: str):
+    """The initial parameters when the three ``*_init`` arrays (checked) give all of them, as
+    scikit-learn takes them then (it estimates nothing, and leaves ``covariances_`` unset)."""
+    return Parameters(
+        np.asarray(weights_init, dtype=np.float64),
+        np.asarray(means_init, dtype=np.float64),
+        None,
+        precisions_cholesky_from_precisions(precisions_init, covariance_type),
+    )
+
+
 def e_step(params: Parameters, covariance_type: str, X, sample_weight, rtol: float) -> Statistics:
     """One E-step of the mixture ``params`` at the rows of ``X`` (n, d) float64, with
     ``sample_weight`` (n,) or None; the second moments around the current means.

@@ -52,6 +52,9 @@ def check_points(X, n_features: int, name: str = "X", owner: str = "the model") 
 
     check_real(X, name)
     X = check_array(X, dtype=np.float64, order="C", input_name=name)
+    # A C-contiguous array need not be aligned (np.frombuffer at an offset, arrays received by
+    # dask.distributed workers); the kernels read whole float64s.
+    X = np.require(X, requirements=["C", "A"])
     if X.shape[1] != n_features:
         raise ValueError(
             f"{name} has {X.shape[1]} features, but {owner} is expecting "

@@ -846,20 +846,12 @@ def _check_init_arrays(estimator, n_features: int) -> None:
 
 
 def _given_parameters(estimator) -> _fit.Parameters:
-    """The initial parameters when the three ``*_init`` arrays give all of them (checked):
-    as the in-memory estimator's ``_initial_parameters`` and scikit-learn take them, with
-    scikit-learn's factors of ``precisions_init`` (U upper triangular with U Uᵀ = Λ)."""
-    precisions = np.asarray(estimator.precisions_init, dtype=np.float64)
-    if estimator.covariance_type in ("full", "tied"):
-        flipped = np.flip(precisions, axis=(-2, -1))
-        prec_chol = np.flip(np.linalg.cholesky(flipped), axis=(-2, -1))
-    else:
-        prec_chol = np.sqrt(precisions)
-    return _fit.Parameters(
-        np.asarray(estimator.weights_init, dtype=np.float64),
-        np.asarray(estimator.means_init, dtype=np.float64),
-        None,
-        np.asarray(prec_chol, dtype=np.float64),
+    """The initial parameters when the three ``*_init`` arrays give all of them (checked)."""
+    return _fit.given_parameters(
+        estimator.weights_init,
+        estimator.means_init,
+        estimator.precisions_init,
+        estimator.covariance_type,
     )
 
 

@@ -76,7 +76,9 @@ where
 }
 
 pub(crate) fn not_c_contiguous(what: &str) -> PyErr {
-    PyValueError::new_err(format!("{what} must be a C-contiguous array"))
+    PyValueError::new_err(format!(
+        "{what} must be a C-contiguous, aligned array (np.require(a, requirements='CA'))"
+    ))
 }
 
 /// The values of an input array in memory order, which must be row-major: rust-numpy's
