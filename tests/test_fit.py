@@ -368,3 +368,14 @@ def test_never_an_n_by_k_array():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 40e6, f"peak {peak / 1e6:.0f} MB"
+
+
+@pytest.mark.parametrize("init_params", INITS)
+def test_max_iter_zero_keeps_the_start_and_labels_by_it(init_params):
+    """With max_iter=0 the start is the fit, even where scikit-learn's leaves weights that do
+    not sum to 1 (one point per component: 'k-means++', 'random_from_data')."""
+    X = blobs(2, seed=9)
+    params = dict(n_components=4, init_params=init_params, random_state=0, max_iter=0)
+    ours = gmmfast.GaussianMixture(**params).fit_predict(X)
+    theirs = SkGaussianMixture(**params).fit_predict(X)
+    np.testing.assert_array_equal(ours, theirs)

@@ -25,12 +25,12 @@ from ._fit import (
     assigned_parameters,
     e_step,
     given_parameters,
+    labels,
     m_step,
     precisions_cholesky,
     precisions_cholesky_from_precisions,
     random_parameters,
 )
-from ._mixture import Mixture
 from ._sampling import sample
 
 
@@ -204,7 +204,7 @@ verbose_interval
         # The labels of the fitted parameters (as scikit-learn's final E-step gives them),
         # from the validated array: the estimator's own ``predict`` would check its feature
         # names against an array that has none.
-        return predict(Mixture.from_sklearn(self), points)
+        return labels(best_params, self.covariance_type, points)
 
     def _initial_parameters(self, X, points, weights, random_state) -> Parameters:
         """scikit-learn's ``_initialize_parameters`` and ``_initialize`` (the same draws from

@@ -153,6 +153,18 @@ def _starved_statistics(form, which, X, sample_weight, log_p, shift) -> tuple:
     return mass, first, second
 
 
+def labels(params: Parameters, covariance_type: str, X) -> np.ndarray:
+    """The most responsible component of each row of ``X`` (n, d) float64 under ``params``,
+    int64 (n,): scikit-learn's final E-step's labels. The weights are taken as they are (an
+    initialisation with ``max_iter=0`` may leave them summing to less than 1)."""
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(params.weights)
+    form = gaussian_form(log_weights, params.means, params.precisions_cholesky, covariance_type)
+    out = np.empty(len(X), dtype=np.int64)
+    _core.predict(form.components(), X, out)
+    return out
+
+
 def m_step(stats: Statistics, covariance_type: str, reg_covar: float) -> Parameters:
     """scikit-learn's M-step (``GaussianMixture._m_step``) from the sums of an E-step."""
     nk = stats.mass + _EPS_MASS
