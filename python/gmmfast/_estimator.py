@@ -151,19 +151,37 @@ verbose_interval
         points = np.require(X, dtype=np.float64, requirements=["C", "A"])
         total = float(len(points) if weights is None else weights.sum())
 
+        random_state = check_random_state(self.random_state)
+
+        def start() -> Parameters:
+            return self._initial_parameters(X, points, weights, random_state)
+
+        def step(params: Parameters, tag: str) -> tuple:
+            return e_step(params, self.covariance_type, points, weights, self.rtol), total
+
+        best_params = self._run_em(start, step, X.dtype)
+        # The labels of the fitted parameters (as scikit-learn's final E-step gives them),
+        # from the validated array: the estimator's own ``predict`` would check its feature
+        # names against an array that has none.
+        return labels(best_params, self.covariance_type, points)
+
+    def _run_em(self, start, step, dtype) -> Parameters:
+        """scikit-learn's EM loop (its ``fit_predict``), wherever the E-step runs.
+
+        ``start()`` gives one initialisation's parameters (``n_init`` of them, or one warm start
+        from the fitted state); ``step(params, tag)`` gives ``(Statistics, total weight)`` of
+        an E-step (``tag`` names the iteration, "init-iteration"). Runs EM from each start until
+        |change| < tol or ``max_iter``, keeps the best lower bound, warns as scikit-learn does,
+        sets the fitted attributes in ``dtype`` and returns the best parameters (float64).
+        """
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         max_lower_bound = -np.inf
         best_lower_bounds: list = []
         self.converged_ = False
-        random_state = check_random_state(self.random_state)
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
-            params = (
-                self._initial_parameters(X, points, weights, random_state)
-                if do_init
-                else self._current_parameters()
-            )
+            params = start() if do_init else self._current_parameters()
             lower_bound = -np.inf if do_init else self.lower_bound_
             current_lower_bounds = []
             if self.max_iter == 0:
@@ -172,7 +190,7 @@ verbose_interval
             converged = False
             for n_iter in range(1, self.max_iter + 1):
                 previous = lower_bound
-                stats = e_step(params, self.covariance_type, points, weights, self.rtol)
+                stats, total = step(params, f"{init}-{n_iter}")
                 params = m_step(stats, self.covariance_type, self.reg_covar)
                 # Through scikit-learn's hook (the progress display of image.fit reads it).
                 lower_bound = self._compute_lower_bound(None, stats.log_lik / total)
@@ -195,16 +213,13 @@ verbose_interval
                 "Try different init parameters, or increase max_iter, "
                 "tol, or check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        self._set_parameters(_as_dtype(best_params, X.dtype))
+        self._set_parameters(_as_dtype(best_params, dtype))
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
-        # The labels of the fitted parameters (as scikit-learn's final E-step gives them),
-        # from the validated array: the estimator's own ``predict`` would check its feature
-        # names against an array that has none.
-        return labels(best_params, self.covariance_type, points)
+        return best_params
 
     def _initial_parameters(self, X, points, weights, random_state) -> Parameters:
         """scikit-learn's ``_initialize_parameters`` and ``_initialize`` (the same draws from

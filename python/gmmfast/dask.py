@@ -38,7 +38,6 @@ import numbers
 import os
 import pickle
 import uuid
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -602,7 +601,6 @@ def fit(estimator, X, sample_weight=None, *, init_size=DEFAULT_INIT_SIZE):
     sums: K·(1 + d + d²) floats per kernel thread; a reduction task holds at most 8 sets of
     sums. Neither X nor any (n_samples × K) array is ever formed anywhere.
     """
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.utils import check_random_state
 
     estimator = _gmmfast_estimator(estimator)
@@ -617,7 +615,6 @@ def fit(estimator, X, sample_weight=None, *, init_size=DEFAULT_INIT_SIZE):
         del estimator.feature_names_in_
 
     do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
-    n_init = estimator.n_init if do_init else 1
     random_state = check_random_state(estimator.random_state)
     given = (estimator.weights_init, estimator.means_init, estimator.precisions_init)
     from_data = do_init and any(p is None for p in given)
@@ -647,59 +644,17 @@ def fit(estimator, X, sample_weight=None, *, init_size=DEFAULT_INIT_SIZE):
             totals.append(sums.total)
         return sums
 
-    max_lower_bound = -np.inf
-    best_lower_bounds: list = []
-    best_params: _fit.Parameters | None = None
-    best_n_iter = 0
-    estimator.converged_ = False
-    for init in range(n_init):
-        estimator._print_verbose_msg_init_beg(init)
-        if not do_init:
-            params = estimator._current_parameters()
-        elif from_data:
-            params = estimator._initial_parameters(init_X, init_points, init_weights, random_state)
-        else:
-            params = _given_parameters(estimator)
-        lower_bound = -np.inf if do_init else estimator.lower_bound_
-        current_lower_bounds = []
-        if estimator.max_iter == 0:
-            best_params, best_n_iter = params, 0
-            continue
-        converged = False
-        for n_iter in range(1, estimator.max_iter + 1):
-            previous = lower_bound
-            sums = iteration(params, f"{run}-{init}-{n_iter}")
-            stats = _fit.Statistics(sums.log_lik, sums.mass, sums.first, sums.second, params.means)
-            params = _fit.m_step(stats, estimator.covariance_type, estimator.reg_covar)
-            lower_bound = sums.log_lik / totals[0]
-            current_lower_bounds.append(lower_bound)
-            change = lower_bound - previous
-            estimator._print_verbose_msg_iter_end(n_iter, change)
-            if abs(change) < estimator.tol:
-                converged = True
-                break
-        estimator._print_verbose_msg_init_end(lower_bound, converged)
-        if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
-            max_lower_bound = lower_bound
-            best_params, best_n_iter = params, n_iter
-            best_lower_bounds = current_lower_bounds
-            estimator.converged_ = converged
+    def start() -> _fit.Parameters:
+        if from_data:
+            return estimator._initial_parameters(init_X, init_points, init_weights, random_state)
+        return _given_parameters(estimator)
 
-    if not estimator.converged_ and estimator.max_iter > 0:
-        warnings.warn(
-            "Best performing initialization did not converge. "
-            "Try different init parameters, or increase max_iter, "
-            "tol, or check for degenerate data.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-    assert best_params is not None  # n_init >= 1
-    estimator._set_parameters(
-        tuple(None if p is None else np.asarray(p, dtype=dtype) for p in best_params)
-    )
-    estimator.n_iter_ = best_n_iter
-    estimator.lower_bound_ = max_lower_bound
-    estimator.lower_bounds_ = best_lower_bounds
+    def step(params: _fit.Parameters, tag: str) -> tuple:
+        sums = iteration(params, f"{run}-{tag}")
+        stats = _fit.Statistics(sums.log_lik, sums.mass, sums.first, sums.second, params.means)
+        return stats, totals[0]
+
+    estimator._run_em(start, step, dtype)
     return estimator
 
 
