@@ -87,6 +87,8 @@ struct EState {
     /// One point's values and the weights of its sum.
     l: Vec<f64>,
     w: Vec<f64>,
+    /// x − c_k for one point and component (d values).
+    delta: Vec<f64>,
 }
 
 impl EStep<'_> {
@@ -112,14 +114,16 @@ impl EStep<'_> {
         specialise!(d, D => {
             for (c, &term) in state.w.iter().enumerate() {
                 if term > 0.0 {
-                    add_moments::<D>(stats, index(c), d, self.shift, x, term * scale);
+                    let delta = &mut state.delta;
+                    add_moments::<D>(stats, index(c), d, self.shift, x, term * scale, delta);
                 }
             }
         });
     }
 }
 
-/// Adds `rw` times the point `x`'s moments around component k's shift to the sums.
+/// Adds `rw` times the point `x`'s moments around component k's shift to the sums; `delta`
+/// is scratch space of d values.
 #[inline(always)]
 fn add_moments<const D: usize>(
     stats: &mut Statistics,
@@ -128,15 +132,11 @@ fn add_moments<const D: usize>(
     shift: &[f64],
     x: &[f64],
     rw: f64,
+    delta: &mut [f64],
 ) {
     let d = fixed::<D>(d);
     let c = &shift[k * d..(k + 1) * d];
-    let mut delta = [0.0; 16];
-    let delta = if d <= 16 {
-        &mut delta[..d]
-    } else {
-        return add_moments_wide(stats, k, d, c, x, rw);
-    };
+    let delta = &mut delta[..d];
     for a in 0..d {
         delta[a] = x[a] - c[a];
     }
@@ -154,22 +154,6 @@ fn add_moments<const D: usize>(
     }
 }
 
-/// [`add_moments`] for more than 16 features (the same operations, without the stack buffer).
-#[cold]
-#[inline(never)]
-fn add_moments_wide(stats: &mut Statistics, k: usize, d: usize, c: &[f64], x: &[f64], rw: f64) {
-    stats.nk[k] += rw;
-    for a in 0..d {
-        stats.s1[k * d + a] += rw * (x[a] - c[a]);
-    }
-    for a in 0..d {
-        let ra = rw * (x[a] - c[a]);
-        for b in a..d {
-            stats.s2[(k * d + a) * d + b] += ra * (x[b] - c[b]);
-        }
-    }
-}
-
 impl PointReducer<f64> for EStep<'_> {
     type State = EState;
 
@@ -178,6 +162,7 @@ impl PointReducer<f64> for EStep<'_> {
             stats: Statistics::zeros(self.n_components, self.n_features),
             l: Vec::new(),
             w: Vec::new(),
+            delta: vec![0.0; self.n_features],
         }
     }
 
