@@ -508,8 +508,12 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
         let c = self.mixture.log_const()[k];
         // Every term of the kernel's quadratic, and of these bounds, is at most size² in
         // magnitude: their rounding errors are a few ulps of it per feature.
-        let slack = ROUNDING * d as f64 * size * size;
-        if !slack.is_finite() {
+        // Where size² overflows, z² or a bound may overflow at the box's centre although the
+        // points' own distances do not (a box reaching 1e154 around points at 1e143): only the
+        // trivial bounds hold then.
+        let size2 = size * size;
+        let slack = ROUNDING * d as f64 * size2;
+        if !size2.is_finite() {
             return (f64::NEG_INFINITY, c);
         }
         let z = z2.sqrt();
