@@ -36,9 +36,12 @@ __all__ = [
     "point_candidate_counts",
     "predict",
     "predict_proba",
+    "reverse_process",
     "sample",
     "sample_counts",
     "sample_image",
+    "score",
+    "score_grid",
     "score_samples",
 ]
 
@@ -185,3 +188,27 @@ def e_step(
     sample_weight: npt.NDArray[np.float64] | None = None,
     rtol: float = 0.0,
 ) -> float: ...
+def score(
+    components: Components,
+    x: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+    rtol: float = 0.0,
+) -> None: ...
+def score_grid(
+    components: Components,
+    xs: npt.NDArray[np.float64],
+    ys: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+    rtol: float = 0.0,
+    origin: tuple[int, int] = ...,
+) -> None: ...
+def reverse_process(
+    steps: list[Components],
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    sigma: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
+    seed: int,
+    path: npt.NDArray[np.float64] | None = None,
+    rtol: float = 0.0,
+) -> None: ...

@@ -18,7 +18,7 @@
 //!
 //! * [`common`]: `run` (GIL release, worker pool, Ctrl-C, panics), the error mapping, the
 //!   layout checks, the `Components` pyclass and the grid helpers;
-//! * [`density`], [`conditional`], [`sample`], [`em`]: the functions of each kernel family, and the
+//! * [`density`], [`conditional`], [`sample`], [`em`], [`score`]: the functions of each kernel family, and the
 //!   pyclasses only that family takes (`Regressions`, `Gaussians`).
 
 pub(crate) mod common;
@@ -26,3 +26,4 @@ pub(crate) mod conditional;
 pub(crate) mod density;
 pub(crate) mod em;
 pub(crate) mod sample;
+pub(crate) mod score;
