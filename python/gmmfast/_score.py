@@ -9,6 +9,7 @@ from ._grid import Grid, as_grid, kernel_axes
 from ._model import ModelLike, check_model_points, marginal_form, scoring_form
 from ._validation import check_rtol, empty
 
+
 def score(model: ModelLike, X, *, rtol=0.0) -> np.ndarray:
     """The score ∇ₓ log p(x) of the mixture at each sample, exact.
 

@@ -186,11 +186,8 @@ impl PointScore<'_> {
 
     #[inline(always)]
     fn group_lanes_dispatch(&self, group: &Group, slots: &mut Slots<f64>) {
-        specialise!(self.mixture.n_features(), D => {
-            if D > 0 {
-                self.group_lanes::<D>(group, slots);
-            }
-        });
+        // Only called for 1 to 8 features: D is never 0 here.
+        specialise!(self.mixture.n_features(), D => self.group_lanes::<D>(group, slots));
     }
 
     /// One point's score into `out` from the values `l` of the components `index(c)`: the
@@ -393,7 +390,7 @@ mod tests {
         let score = PointScore { mixture: &m };
         let points = [[0.3, 0.2, -0.7], [2.0, 1.0, 1.0], [-3.0, 4.0, 0.1]];
         let mut xs = [[0.0; LANES]; 3];
-        let mut l = vec![0.0; 2 * LANES];
+        let mut l = [0.0; 2 * LANES];
         let mut max = [f64::NEG_INFINITY; LANES];
         let mut arg = [0; LANES];
         let mut y = vec![0.0; d];
