@@ -16,6 +16,7 @@ pub mod fastmath;
 pub mod grid;
 pub mod interrupt;
 pub mod mixture;
+pub mod pairwise;
 pub mod points;
 pub mod pool;
 pub mod sample;
@@ -25,7 +26,8 @@ pub mod specialise;
 use pyo3::prelude::*;
 
 use crate::bindings::{
-    common, conditional as cond, density as dens, em as fit, sample as samp, score as sc,
+    common, conditional as cond, density as dens, em as fit, pairwise as pw, sample as samp,
+    score as sc,
 };
 
 #[pymodule]
@@ -56,5 +58,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sc::score, m)?)?;
     m.add_function(wrap_pyfunction!(sc::score_grid, m)?)?;
     m.add_function(wrap_pyfunction!(sc::reverse_process, m)?)?;
+    // Pairwise Gaussian integrals between two mixtures' components (metrics' closed forms).
+    m.add_function(wrap_pyfunction!(pw::pairwise_logsumexp, m)?)?;
     Ok(())
 }

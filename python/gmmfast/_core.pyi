@@ -33,6 +33,7 @@ __all__ = [
     "label_grid",
     "log_density_grid",
     "num_threads",
+    "pairwise_logsumexp",
     "point_candidate_counts",
     "predict",
     "predict_proba",
@@ -211,4 +212,13 @@ def reverse_process(
     seed: int,
     path: npt.NDArray[np.float64] | None = None,
     rtol: float = 0.0,
+) -> None: ...
+def pairwise_logsumexp(
+    means_p: npt.NDArray[np.float64],
+    covariances_p: npt.NDArray[np.float64],
+    means_q: npt.NDArray[np.float64],
+    covariances_q: npt.NDArray[np.float64],
+    log_weights_q: npt.NDArray[np.float64],
+    kind: str,
+    out: npt.NDArray[np.float64],
 ) -> None: ...
