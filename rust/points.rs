@@ -433,14 +433,28 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
 
     /// The smallest box holding the points `rows`: its lower and upper corners.
     fn bounding_box(&self, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
-        let d = self.d;
+        specialise!(self.d, D => self.bounding_box_fixed::<D>(rows))
+    }
+
+    #[inline(always)]
+    fn bounding_box_fixed<const D: usize>(&self, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
+        let d = fixed::<D>(self.d);
         let first = &self.x[rows[0] * d..(rows[0] + 1) * d];
         let (mut lo, mut hi) = (first.to_vec(), first.to_vec());
+        let (lo_d, hi_d) = (&mut lo[..d], &mut hi[..d]);
         for &r in &rows[1..] {
             let point = &self.x[r * d..(r + 1) * d];
             for i in 0..d {
-                lo[i] = lo[i].min(point[i]);
-                hi[i] = hi[i].max(point[i]);
+                lo_d[i] = if point[i] < lo_d[i] {
+                    point[i]
+                } else {
+                    lo_d[i]
+                };
+                hi_d[i] = if point[i] > hi_d[i] {
+                    point[i]
+                } else {
+                    hi_d[i]
+                };
             }
         }
         (lo, hi)
@@ -468,17 +482,143 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
             .zip(&centre)
             .map(|((a, b), c)| (b - c).max(c - a))
             .collect();
-        let bounds: Vec<(f64, f64)> = among
-            .iter()
-            .map(|&k| self.box_bounds(k, &centre, &half))
-            .collect();
+        let mut bounds = vec![(0.0, 0.0); among.len()];
+        self.bounds_into(among, &centre, &half, &mut bounds);
         keep(among, &bounds, culling)
+    }
+
+    /// [`Self::box_bounds`] of every component of `among` into `bounds`: eight components at
+    /// a time for up to 8 features (compiled with AVX2 where the CPU has it), one at a time
+    /// above. The same bounds either way.
+    fn bounds_into(
+        &self,
+        among: &[usize],
+        centre: &[f64],
+        half: &[f64],
+        bounds: &mut [(f64, f64)],
+    ) {
+        if self.d > 8 {
+            for (b, &k) in bounds.iter_mut().zip(among) {
+                *b = self.box_bounds::<0>(k, centre, half);
+            }
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if self.avx2 {
+                // SAFETY: `avx2` is true only when the CPU supports AVX2 (`has_avx2`).
+                unsafe { self.bounds_lanes_avx2(among, centre, half, bounds) };
+                return;
+            }
+        }
+        self.bounds_lanes_dispatch(among, centre, half, bounds);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn bounds_lanes_avx2(
+        &self,
+        among: &[usize],
+        centre: &[f64],
+        half: &[f64],
+        bounds: &mut [(f64, f64)],
+    ) {
+        self.bounds_lanes_dispatch(among, centre, half, bounds);
+    }
+
+    #[inline(always)]
+    fn bounds_lanes_dispatch(
+        &self,
+        among: &[usize],
+        centre: &[f64],
+        half: &[f64],
+        bounds: &mut [(f64, f64)],
+    ) {
+        // Only called for 1 to 8 features.
+        specialise!(self.d, D => {
+            for (ks, out) in among.chunks(LANES).zip(bounds.chunks_mut(LANES)) {
+                self.box_bounds_lanes::<D>(ks, centre, half, out);
+            }
+        });
+    }
+
+    /// [`Self::box_bounds`] of up to [`LANES`] components `ks` at once (the same operations,
+    /// lane by lane), into `out`.
+    #[inline(always)]
+    fn box_bounds_lanes<const D: usize>(
+        &self,
+        ks: &[usize],
+        centre: &[f64],
+        half: &[f64],
+        out: &mut [(f64, f64)],
+    ) {
+        let d = D;
+        let (centre, half) = (&centre[..d], &half[..d]);
+        let (means, factors) = (self.mixture.means(), self.mixture.prec_chol());
+        let (norm2, norm1) = (&self.geometry.norm2, &self.geometry.norm1);
+        let k: [usize; LANES] = std::array::from_fn(|p| ks[p.min(ks.len() - 1)]);
+        let mut offset = [[0.0; LANES]; D];
+        for i in 0..d {
+            for p in 0..LANES {
+                offset[i][p] = centre[i] - means[k[p] * d + i];
+            }
+        }
+        let (mut z2, mut lo2, mut hi2) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+        for j in 0..d {
+            let (mut yj, mut rj) = ([0.0; LANES], [0.0; LANES]);
+            for i in 0..=j {
+                for p in 0..LANES {
+                    let uij = factors[k[p] * d * d + i * d + j];
+                    yj[p] += offset[i][p] * uij;
+                    rj[p] += half[i] * uij.abs();
+                }
+            }
+            for p in 0..LANES {
+                z2[p] += yj[p] * yj[p];
+                let a = yj[p].abs();
+                let near = if a - rj[p] > 0.0 { a - rj[p] } else { 0.0 };
+                let far = a + rj[p];
+                lo2[p] += near * near;
+                hi2[p] += far * far;
+            }
+        }
+        let (mut rho, mut size) = ([0.0; LANES], [0.0; LANES]);
+        for i in 0..d {
+            for p in 0..LANES {
+                rho[p] += half[i] * norm2[k[p] * d + i];
+                size[p] += (offset[i][p].abs() + half[i]) * norm1[k[p] * d + i];
+            }
+        }
+        let consts = self.mixture.log_const();
+        for (p, o) in out.iter_mut().enumerate() {
+            let c = consts[k[p]];
+            let size2 = size[p] * size[p];
+            let slack = ROUNDING * d as f64 * size2;
+            *o = if !size2.is_finite() {
+                (f64::NEG_INFINITY, c)
+            } else {
+                let z = z2[p].sqrt();
+                let whole_min = if z > rho[p] {
+                    (z - rho[p]) * (z - rho[p])
+                } else {
+                    0.0
+                };
+                let whole_max = (z + rho[p]) * (z + rho[p]);
+                let q_min = whole_min.max(lo2[p]);
+                let q_max = whole_max.min(hi2[p]);
+                (c - 0.5 * q_max - slack, (c - 0.5 * q_min + slack).min(c))
+            };
+        }
     }
 
     /// Bounds of component k's log-density over the box of `centre` and half-widths `half`
     /// (module documentation).
-    fn box_bounds(&self, k: usize, centre: &[f64], half: &[f64]) -> (f64, f64) {
-        let d = self.d;
+    /// `D` is the number of features or 0 (see [`specialise!`]): unrolled loops for the
+    /// usual dimensions, the same operations for any.
+    #[inline(always)]
+    fn box_bounds<const D: usize>(&self, k: usize, centre: &[f64], half: &[f64]) -> (f64, f64) {
+        let d = fixed::<D>(self.d);
+        let (centre, half) = (&centre[..d], &half[..d]);
         let mu = &self.mixture.means()[k * d..(k + 1) * d];
         let u = &self.mixture.prec_chol()[k * d * d..(k + 1) * d * d];
         let norm2 = &self.geometry.norm2[k * d..(k + 1) * d];
@@ -746,7 +886,7 @@ mod tests {
                 reducer: &(),
                 out: Shared::<f64>(std::ptr::null_mut(), std::ptr::null_mut(), false),
                 width: 1,
-                avx2: false,
+                avx2: has_avx2(),
                 stop: &Stop::new(),
                 _t: PhantomData,
             };
@@ -757,9 +897,17 @@ mod tests {
                 let hi: Vec<f64> = lo.iter().map(|v| v + 30.0 * rng.next()).collect();
                 let centre: Vec<f64> = lo.iter().zip(&hi).map(|(a, b)| 0.5 * (a + b)).collect();
                 let half: Vec<f64> = lo.iter().zip(&hi).map(|(a, b)| 0.5 * (b - a)).collect();
-                let bounds: Vec<(f64, f64)> = (0..20)
-                    .map(|k| driver.box_bounds(k, &centre, &half))
-                    .collect();
+                // The lanes (and their AVX2 build) give the scalar bounds, bit for bit.
+                let among: Vec<usize> = (0..20).collect();
+                let mut bounds = vec![(0.0, 0.0); 20];
+                driver.bounds_into(&among, &centre, &half, &mut bounds);
+                for (k, b) in bounds.iter().enumerate() {
+                    let one = driver.box_bounds::<0>(k, &centre, &half);
+                    assert_eq!(
+                        (b.0.to_bits(), b.1.to_bits()),
+                        (one.0.to_bits(), one.1.to_bits())
+                    );
+                }
                 // Corners, the centre and random points of the box.
                 for s in 0..200 {
                     let x: Vec<f64> = (0..d)
