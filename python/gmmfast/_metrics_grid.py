@@ -32,7 +32,9 @@ from ._mixture import Mixture
 GRID_KINDS = ("js", "tv", "hellinger")
 
 
-def _spacing(start: float, stop: float, n: int, name: str) -> float:
+def _spacing(value_range: tuple, n: int, name: str) -> float:
+    """|pixel spacing| of a side of ``n`` pixels over ``value_range``."""
+    start, stop = value_range
     if n < 2 or stop == start:
         raise ValueError(
             f"method='grid' needs at least 2 pixels of non-zero size along each axis, got "
@@ -61,11 +63,12 @@ def _outside_mass(mixture: Mixture, box: tuple) -> float:
     return min(1.0, math.fsum(mixture.weights * tails))
 
 
-def grid_divergence(kind: str, p: Mixture, q: Mixture, grid) -> tuple:
+def grid_divergence(kind: str, pair: tuple, grid) -> tuple:
     """(value, bound) of measure ``kind`` ('js', 'tv' or 'hellinger', the last as H²) between
-    2-feature mixtures ``p`` and ``q`` on ``grid``: the midpoint rule over the grid's box and
+    the 2-feature mixtures ``pair`` = (p, q) on ``grid``: the midpoint rule over the grid's box and
     the bound on the part outside it."""
     grid = as_grid(grid)
+    p, q = pair
     if kind not in GRID_KINDS:
         raise ValueError(
             f"method='grid' is available for {GRID_KINDS} (their integrands outside the grid "
@@ -76,8 +79,8 @@ def grid_divergence(kind: str, p: Mixture, q: Mixture, grid) -> tuple:
             f"method='grid' needs models of 2 features, got {p.n_features}: name two with dims="
         )
     whole: Grid = grid.whole
-    hx = _spacing(*whole.x_range, whole.width, "x_range")
-    hy = _spacing(*whole.y_range, whole.height, "y_range")
+    hx = _spacing(whole.x_range, whole.width, "x_range")
+    hy = _spacing(whole.y_range, whole.height, "y_range")
     xs, ys = grid.xs, grid.ys
     box = (
         (float(xs.min()) - 0.5 * hx, float(xs.max()) + 0.5 * hx),
@@ -102,11 +105,8 @@ def grid_divergence(kind: str, p: Mixture, q: Mixture, grid) -> tuple:
         values = np.where(np.isfinite(values), values, 0.0)  # both densities 0: nothing
     inside = float(np.sum(values)) * area
     bound = factor * (_outside_mass(p, box) + _outside_mass(q, box))
-    if kind == "js":
-        inside = min(max(inside, 0.0), math.log(2.0))
-    else:
-        inside = min(max(inside, 0.0), 1.0)
-    return inside, bound
+    largest = math.log(2.0) if kind == "js" else 1.0
+    return min(max(inside, 0.0), largest), bound
 
 
 def log_mid(t: np.ndarray) -> np.ndarray:

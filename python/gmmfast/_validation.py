@@ -285,8 +285,7 @@ def check_same_features(n_p: int, n_q: int, names: tuple = ("p", "q")) -> None:
     """``ValueError`` unless two models have the same number of features."""
     if n_p != n_q:
         raise ValueError(
-            f"{names[0]} and {names[1]} must have the same number of features, got {n_p} "
-            f"and {n_q}"
+            f"{names[0]} and {names[1]} must have the same number of features, got {n_p} and {n_q}"
         )
 
 

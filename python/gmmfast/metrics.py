@@ -40,14 +40,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _core
 from ._canonical import LOG_2PI
 from ._gaussian import covariance_factors, full_covariances
-from . import _core
 from ._metrics_grid import grid_divergence, log_mid
 from ._metrics_mc import estimate
 from ._mixture import Mixture, canonical_form
-from ._pairwise import pairwise_logsumexp
 from ._model import ModelLike, as_mixture
+from ._pairwise import pairwise_logsumexp
 from ._validation import (
     check_dims,
     check_feature_groups,
@@ -358,7 +358,8 @@ def js_divergence(
     method = _common(method, ("mc", "grid"), grid, n_samples)
     p_m, q_m = _pair(p, q, dims)
     if method == "grid":
-        return Estimate(*grid_divergence("js", *_ordered(p_m, q_m), grid), 0, "grid")
+        value, bound = grid_divergence("js", _ordered(p_m, q_m), grid)
+        return Estimate(value, bound, 0, "grid")
     result = _sample_from_middle(p_m, q_m, n_samples, random_state, _js_integrand)
     return result._replace(value=min(max(result.value, 0.0), LN2))
 
@@ -382,7 +383,8 @@ def total_variation_distance(
     method = _common(method, ("mc", "grid"), grid, n_samples)
     p_m, q_m = _pair(p, q, dims)
     if method == "grid":
-        return Estimate(*grid_divergence("tv", *_ordered(p_m, q_m), grid), 0, "grid")
+        value, bound = grid_divergence("tv", _ordered(p_m, q_m), grid)
+        return Estimate(value, bound, 0, "grid")
     result = _sample_from_middle(p_m, q_m, n_samples, random_state, _tv_integrand)
     return result._replace(value=min(max(result.value, 0.0), 1.0))
 
@@ -408,7 +410,7 @@ def hellinger_distance(
     method = _common(method, ("mc", "grid"), grid, n_samples)
     p_m, q_m = _pair(p, q, dims)
     if method == "grid":
-        squared, bound = grid_divergence("hellinger", *_ordered(p_m, q_m), grid)
+        squared, bound = grid_divergence("hellinger", _ordered(p_m, q_m), grid)
         value = math.sqrt(squared)
         return Estimate(value, math.sqrt(squared + bound) - value, 0, "grid")
     result = _sample_from_middle(p_m, q_m, n_samples, random_state, _hellinger_integrand)
