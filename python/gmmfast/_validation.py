@@ -297,3 +297,27 @@ def check_feature_groups(a_dims, b_dims, n_features: int) -> tuple:
     if shared:
         raise ValueError(f"a_dims and b_dims must not share a feature, both hold {shared}")
     return a_dims, b_dims
+
+
+def check_image_pair(a, b) -> tuple:
+    """``(a, b)`` as NumPy arrays of real numbers, the same non-empty shape and no NaN:
+    ``ValueError`` naming both shapes otherwise."""
+    arrays = []
+    for value, name in ((a, "a"), (b, "b")):
+        check_real(value, name)
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be an image array, got {value!r}") from exc
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be an array of numbers, got dtype {array.dtype}")
+        arrays.append(array)
+    a, b = arrays
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        raise ValueError(f"a and b must not be empty, got shape {a.shape}")
+    for array, name in ((a, "a"), (b, "b")):
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} must be finite, got NaN or inf")
+    return a, b
