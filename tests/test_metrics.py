@@ -544,3 +544,46 @@ def test_bad_arguments_are_refused_as_scikit_learn_would():
         metrics.entropy(GaussianMixture())
     with pytest.raises(TypeError, match="expected a fitted"):
         metrics.l2_distance(p, "model")
+
+
+# --- image.psnr ---------------------------------------------------------------------------------
+
+
+def test_psnr_values_by_dtype():
+    from gmmfast.image import psnr
+
+    a = np.zeros((4, 4), np.uint8)
+    b = a.copy()
+    b[0, 0] = 16  # MSE = 16² / 16 = 16
+    assert psnr(a, b) == pytest.approx(10 * math.log10(255**2 / 16), rel=1e-14)
+    assert psnr(a, a) == math.inf
+    # Differences in float64, not wrapped around in uint8: MSE = 255².
+    assert psnr(np.zeros(3, np.uint8), np.full(3, 255, np.uint8)) == pytest.approx(0.0, abs=1e-12)
+    assert psnr(np.zeros(2, np.uint16), np.array([0, 65535], np.uint16)) == pytest.approx(
+        10 * math.log10(2), rel=1e-12
+    )
+    f = np.array([0.0, 0.5, 1.0])
+    assert psnr(f, f + 0.1) == pytest.approx(20.0, rel=1e-12)  # range 1: 10 log10(1 / 0.01)
+    assert psnr(f - 0.5, f - 0.4) == pytest.approx(10 * math.log10(4 / 0.01), rel=1e-12)
+    assert psnr(f * 255, f * 255 + 25.5, data_range=255) == pytest.approx(20.0, rel=1e-12)
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    assert psnr(rgb, rgb.astype(float) + 5.0) == pytest.approx(10 * math.log10(255**2 / 25))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "match"),
+    [
+        (np.zeros((4, 4)), np.zeros((4, 5)), r"same shape, got \(4, 4\) and \(4, 5\)"),
+        (np.zeros((4, 4, 3)), np.zeros((4, 4)), "same shape"),
+        (np.zeros(0), np.zeros(0), "empty"),
+        (np.array([0.0, np.nan]), np.zeros(2), "finite"),
+        (np.array([0.0, 200.0]), np.zeros(2), "give data_range"),
+        (np.array(["a", "b"]), np.zeros(2), "strings"),
+        (np.array([1 + 1j, 0]), np.zeros(2), "complex"),
+    ],
+)
+def test_psnr_refuses_bad_pictures(a, b, match):
+    from gmmfast.image import psnr
+
+    with pytest.raises(ValueError, match=match):
+        psnr(a, b)

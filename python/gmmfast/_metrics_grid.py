@@ -103,7 +103,13 @@ def grid_divergence(kind: str, pair: tuple, grid) -> tuple:
             values = 0.5 * (term_p + term_q)
             factor = 0.5 * math.log(2.0)
         values = np.where(np.isfinite(values), values, 0.0)  # both densities 0: nothing
-    inside = float(np.sum(values)) * area
+    with np.errstate(over="ignore", invalid="ignore"):
+        inside = float(np.sum(values) * area)
+    if not (math.isfinite(area) and area > 0 and math.isfinite(inside)):
+        raise ValueError(
+            f"method='grid' cannot integrate over pixels of {hx!r} × {hy!r} (their area or the "
+            "sum over them is not finite in float64): choose a grid on the scale of the model"
+        )
     bound = factor * (_outside_mass(p, box) + _outside_mass(q, box))
     largest = math.log(2.0) if kind == "js" else 1.0
     return min(max(inside, 0.0), largest), bound
