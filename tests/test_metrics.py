@@ -415,6 +415,12 @@ def test_grid_quadrature_agrees_with_monte_carlo(seed):
         mc = function(p, q, random_state=seed)
         within(mc, on_grid.value, slack=on_grid.std_error)
         assert function(p, p, method="grid", grid=grid).value == 0.0
+    for function in (metrics.kl_divergence, metrics.cross_entropy):
+        on_grid = function(p, q, method="grid", grid=grid)
+        assert on_grid.method in ("grid", "closed-form") and 0 <= on_grid.std_error < 1e-6
+        within(function(p, q, random_state=seed), on_grid.value, slack=on_grid.std_error + 1e-4)
+    on_grid = metrics.entropy(p, method="grid", grid=grid)
+    within(metrics.entropy(p, random_state=seed), on_grid.value, slack=on_grid.std_error + 1e-4)
 
 
 def test_grid_bound_covers_a_grid_that_is_too_small():
@@ -428,6 +434,33 @@ def test_grid_bound_covers_a_grid_that_is_too_small():
     assert narrow.value <= wide.value <= narrow.value + narrow.std_error
     truth = 2 * stats.norm.cdf(0.5) - 1  # equal covariances: 2Φ(Δ/2) − 1
     assert wide.value == pytest.approx(truth, abs=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_grid_bounds_of_kl_and_entropies_cover_the_truth(seed):
+    """On grids cut ever closer around two mixtures, the truth (a wide grid's value) stays
+    within the reported bound of the narrow grids' values."""
+    rng = np.random.default_rng(10 + seed)
+    p = random_mixture(rng, 3, 2, spread=2.0)
+    q = random_mixture(rng, 2, 2, "diag", spread=2.0)
+    wide = gmmfast.Grid(800, 800, (-18, 18), (-18, 18))
+    functions = {
+        "kl": lambda g: metrics.kl_divergence(p, q, method="grid", grid=g),
+        "kl-reverse": lambda g: metrics.kl_divergence(q, p, method="grid", grid=g),
+        "cross": lambda g: metrics.cross_entropy(p, q, method="grid", grid=g),
+        "entropy": lambda g: metrics.entropy(p, method="grid", grid=g),
+    }
+    for name, function in functions.items():
+        truth = function(wide)
+        assert truth.std_error < 1e-6, name
+        for half in (8.0, 5.0, 3.0, 1.5):
+            step = 36.0 / 800  # the same pixel size, so the discretisation is the same
+            n = round(2 * half / step) + 1
+            narrow = function(gmmfast.Grid(n, n, (-half, half), (-half, half)))
+            slack = narrow.std_error + truth.std_error + 1e-6
+            assert abs(narrow.value - truth.value) <= slack, (name, half)
+            if half == 1.5:
+                assert narrow.std_error > 1e-3, name
 
 
 def test_grid_takes_two_dims_of_a_larger_model():
@@ -523,6 +556,8 @@ def test_bad_arguments_are_refused_as_scikit_learn_would():
     with pytest.raises(ValueError, match="method must be one of"):
         metrics.js_divergence(p, q, method="exact")
     with pytest.raises(ValueError, match="method must be one of"):
+        metrics.mutual_information(q, [0], [1], method="grid")
+    with pytest.raises(ValueError, match="needs grid="):
         metrics.kl_divergence(p, q, method="grid")
     with pytest.raises(ValueError, match="needs grid="):
         metrics.total_variation_distance(p, q, method="grid")

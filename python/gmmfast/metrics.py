@@ -19,11 +19,13 @@ Methods
     "mc-importance-stratified", "mc-stratified-cv"; "mc" alone when ``n_samples`` is below two
     per component). ``std_error`` is the estimated standard error. Seeded results
     (``random_state``) are bitwise the same for any number of threads.
-``"grid"`` (:func:`js_divergence`, :func:`hellinger_distance`, :func:`total_variation_distance`)
+``"grid"`` (every measure but :func:`mutual_information`)
     For 2-feature models (or ``dims`` naming two features): midpoint quadrature over the pixels
     of ``grid=`` (a :class:`gmmfast.Grid`, each pixel the cell around its centre) on the
     renderer's exact log-densities. Deterministic; ``std_error`` is then a bound on what the
-    mass outside the grid can add (per-component Gaussian tails outside the box, union bound).
+    mass outside the grid can add (per-component Gaussian tails outside the box, union bound;
+    for KL and the entropies, closed-form Gaussian integrals over the half-planes outside it:
+    see :mod:`gmmfast._metrics_grid`).
     It does not cover the discretisation error of the quadrature, which is small when pixels
     are small against the components' standard deviations.
 Closed forms
@@ -291,6 +293,7 @@ def kl_divergence(
     method: str = "mc",
     n_samples=100_000,
     random_state=None,
+    grid=None,
     dims=None,
 ) -> Estimate:
     """Kullback–Leibler divergence KL(p ‖ q) = ∫ p log(p/q), in nats (>= 0, not symmetric).
@@ -298,22 +301,23 @@ def kl_divergence(
     Parameters
     ----------
     p, q : GaussianMixture, BayesianGaussianMixture or Mixture (fitted), the same features
-    method : {'mc', 'variational'}, default='mc'
+    method : {'mc', 'grid', 'variational'}, default='mc'
         'mc': E_p[log p(X) − log q(X)] over ``n_samples`` samples of p, stratified by p's
-        components. 'variational': Hershey &
+        components. 'grid': midpoint quadrature of p log(p/q) over the pixels of ``grid``;
+        ``std_error`` bounds what the outside of the grid can add (see the module docstring).
+        'variational': Hershey &
         Olsen's (2007) variational approximation Σ_a π_a log(Σ_a' π_a' e^{−KL(p_a‖p_a')} /
         Σ_b ω_b e^{−KL(p_a‖q_b)}), in closed form — an *approximation*, not a bound (it can
         even be negative), exact for single Gaussians; ``std_error`` 0 says only that nothing
         was sampled. Between two single Gaussians every method returns the exact closed form.
     n_samples : int >= 1, default=100_000
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
+    grid : Grid, for method='grid'
+        A :class:`gmmfast.Grid` over the two features, at least 2 × 2 pixels.
     dims : sequence of int, optional
-        Compare the marginals over these features.
-
-    (No 'grid' method: log(p/q) is unbounded, so the mass outside a grid does not bound what
-    it can add.)
+        Compare the marginals over these features (two of them for a grid).
     """
-    method = _common(method, ("mc", "variational"), None, n_samples)
+    method = _common(method, ("mc", "grid", "variational"), grid, n_samples)
     p_m, q_m = _pair(p, q, dims)
     if _single(p_m, q_m):
         return Estimate(_gaussian_kl(p_m, q_m), 0.0, 0, "closed-form")
@@ -322,6 +326,9 @@ def kl_divergence(
         across = _pairwise_logsumexp(p_m, q_m, "kl")
         value = float(np.sum(p_m.weights * (within - across)))
         return Estimate(value, 0.0, 0, "variational")
+    if method == "grid":
+        value, bound = grid_divergence("kl", (p_m, q_m), grid)
+        return Estimate(value, bound, 0, "grid")
     score_p, score_q = _scores(p_m), _scores(q_m)
     return _sample_from(
         p_m,
@@ -427,6 +434,7 @@ def cross_entropy(
     method: str = "mc",
     n_samples=100_000,
     random_state=None,
+    grid=None,
     dims=None,
 ) -> Estimate:
     """Cross-entropy H(p, q) = −∫ p log q = H(p) + KL(p ‖ q), in nats (differential: may be
@@ -435,13 +443,16 @@ def cross_entropy(
     'mc' samples p stratified by component and subtracts the control variate
     log(w_k N_k(x)) of each sample's own component, whose expectation is known: the estimate
     averages log(w_k N_k(x)) − log q(x), which is small and flat where q resembles p.
-    Other parameters as :func:`kl_divergence` (method 'mc').
+    Other parameters as :func:`kl_divergence` (methods 'mc' and 'grid').
     """
-    method = _common(method, ("mc",), None, n_samples)
+    method = _common(method, ("mc", "grid"), grid, n_samples)
     p_m, q_m = _pair(p, q, dims)
     if _single(p_m, q_m):
         value = 0.5 * p_m.n_features * (LOG_2PI + 1.0) + 0.5 * _log_det(p_m)
         return Estimate(value + _gaussian_kl(p_m, q_m), 0.0, 0, "closed-form")
+    if method == "grid":
+        value, bound = grid_divergence("cross_entropy", (p_m, q_m), grid)
+        return Estimate(value, bound, 0, "grid")
     score_q = _scores(q_m)
     offset = _control_offset(p_m)
     result = _sample_from(
@@ -460,6 +471,7 @@ def entropy(
     method: str = "mc",
     n_samples=100_000,
     random_state=None,
+    grid=None,
     dims=None,
 ) -> Estimate:
     """Differential entropy H(p) = −∫ p log p, in nats (may be negative).
@@ -467,13 +479,16 @@ def entropy(
     'mc' as :func:`cross_entropy` with q = p: the average of log r_k(x) (the log
     responsibility of each sample's own component, <= 0) plus Σ_k w_k (d/2 − log w_k
     + ½ log det(2π Σ_k)); exact for a single Gaussian (½ log det(2πe Σ)). Parameters as
-    :func:`kl_divergence` (method 'mc').
+    :func:`kl_divergence` (methods 'mc' and 'grid').
     """
-    method = _common(method, ("mc",), None, n_samples)
+    method = _common(method, ("mc", "grid"), grid, n_samples)
     p_m = _resolve(p, dims)
     if _single(p_m):
         value = 0.5 * p_m.n_features * (LOG_2PI + 1.0) + 0.5 * _log_det(p_m)
         return Estimate(value, 0.0, 0, "closed-form")
+    if method == "grid":
+        value, bound = grid_divergence("entropy", (p_m, p_m), grid)
+        return Estimate(value, bound, 0, "grid")
     score_p = _scores(p_m)
     offset = _control_offset(p_m)
     result = _sample_from(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from .arguments import MAX_SAMPLES, bounded_int, seed_type
 from .files import load_model
@@ -17,7 +18,7 @@ def _measures(a, b, n: int, seed: int) -> list:
     the same points of (A + B)/2)."""
     from .. import metrics
 
-    mc = {"n_samples": n, "random_state": seed}
+    mc: dict[str, Any] = {"n_samples": n, "random_state": seed}
     return [
         ("KL(A || B)", metrics.kl_divergence(a, b, **mc)),
         ("KL(B || A)", metrics.kl_divergence(b, a, **mc)),
