@@ -361,12 +361,12 @@ def test_metrics(data):
         metrics.js_divergence,
         metrics.hellinger_distance,
         metrics.total_variation_distance,
+        metrics.kl_divergence,
+        metrics.cross_entropy,
     ):
         outcome(lambda f=function: f(p, q, method=method, grid=grid, **mc))
-    for function in (metrics.kl_divergence, metrics.cross_entropy):
-        outcome(lambda f=function: f(p, q, **mc))
     outcome(lambda: metrics.kl_divergence(p, q, method="variational", dims=dims))
-    outcome(lambda: metrics.entropy(p, **mc))
+    outcome(lambda: metrics.entropy(p, method=method, grid=grid, **mc))
     outcome(lambda: metrics.l2_distance(p, q, dims=dims))
     outcome(lambda: metrics.cauchy_schwarz_divergence(p, q, dims=dims))
     a_dims = arg("a_dims", st.just((0,)), DIMS)
