@@ -112,9 +112,10 @@ def _resolve(model: ModelLike, dims=None) -> Mixture:
 
 
 def _pair(p: ModelLike, q: ModelLike, dims=None) -> tuple:
-    n_p, n_q = as_mixture(p).n_features, as_mixture(q).n_features
-    check_same_features(n_p, n_q)
-    return _resolve(p, dims), _resolve(q, dims)
+    """The plug-in mixtures of ``p`` and ``q`` (over ``dims``), of the same features."""
+    p_m, q_m = as_mixture(p), as_mixture(q)
+    check_same_features(p_m.n_features, q_m.n_features)
+    return _resolve(p_m, dims), _resolve(q_m, dims)
 
 
 def _order_key(mixture: Mixture) -> bytes:
