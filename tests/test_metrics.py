@@ -476,6 +476,26 @@ def test_grid_takes_two_dims_of_a_larger_model():
         metrics.hellinger_distance(p, q, method="grid", grid=grid)
 
 
+def test_variance_reduction_beats_plain_sampling():
+    """On well-separated components the between-component variance that stratification and
+    the control variate remove is most of it: the reported standard errors are several times
+    below plain Monte Carlo's (computed here from gmmfast.sample and score_samples)."""
+    p = gmmfast.Mixture([0.2, 0.5, 0.3], [[-10.0], [0.0], [12.0]], [1.0, 0.3, 2.0], "spherical")
+    q = gmmfast.Mixture([0.4, 0.6], [[-9.0], [8.0]], [2.0, 5.0], "spherical")
+    n = 20_000
+    X, _ = gmmfast.sample(p, n, random_state=0)
+    lp, lq = gmmfast.score_samples(p, X), gmmfast.score_samples(q, X)
+    plain = {"kl": np.std(lp - lq), "entropy": np.std(lp), "cross": np.std(lq)}
+    ours = {
+        "kl": metrics.kl_divergence(p, q, n_samples=n, random_state=1),
+        "entropy": metrics.entropy(p, n_samples=n, random_state=1),
+        "cross": metrics.cross_entropy(p, q, n_samples=n, random_state=1),
+    }
+    for name, est in ours.items():
+        assert est.std_error * math.sqrt(n) < plain[name] / 2, name
+    assert ours["entropy"].std_error * math.sqrt(n) < plain["entropy"] / 100
+
+
 # --- engine, reproducibility and errors ---------------------------------------------------------
 
 
