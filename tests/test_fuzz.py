@@ -363,6 +363,49 @@ def test_mixture_methods(mixture, data):
     outcome(lambda: mixture.marginal(dims))
 
 
+METRICS_MODELS = st.sampled_from(MODELS[:5])
+
+
+@given(st.data())
+def test_metrics(data):
+    from gmmfast import metrics
+
+    arg = Call(data, ["p", "q", "method", "n_samples", "random_state", "dims", "grid"])
+    p = arg("p", METRICS_MODELS, MODELS_ANY)
+    q = arg("q", METRICS_MODELS, MODELS_ANY)
+    method = arg("method", st.sampled_from(["mc", "grid"]), st.sampled_from(["x", None, 3]))
+    n_samples = arg("n_samples", st.sampled_from([1, 7, 500]), N_SAMPLES)
+    random_state = arg("random_state", VALID_STATES, RANDOM_STATES)
+    dims = arg("dims", st.one_of(st.none(), valid_dims(p, 2)), DIMS)
+    grid = arg("grid", grids(), GARBAGE) if method == "grid" else None
+    mc = {"n_samples": n_samples, "random_state": random_state, "dims": dims}
+    for function in (
+        metrics.js_divergence,
+        metrics.hellinger_distance,
+        metrics.total_variation_distance,
+        metrics.kl_divergence,
+        metrics.cross_entropy,
+    ):
+        outcome(lambda f=function: f(p, q, method=method, grid=grid, **mc))
+    outcome(lambda: metrics.kl_divergence(p, q, method="variational", dims=dims))
+    outcome(lambda: metrics.entropy(p, method=method, grid=grid, **mc))
+    outcome(lambda: metrics.l2_distance(p, q, dims=dims))
+    outcome(lambda: metrics.cauchy_schwarz_divergence(p, q, dims=dims))
+    a_dims = arg("a_dims", st.just((0,)), DIMS)
+    outcome(lambda: metrics.mutual_information(p, a_dims, (1,), n_samples=n_samples))
+
+
+@given(st.data())
+def test_psnr(data):
+    from gmmfast.image import psnr
+
+    arg = Call(data, ["a", "b", "data_range"])
+    a = arg("a", arrays((3, 4), real=True), anything((3, 4)))
+    b = arg("b", arrays((3, 4), real=True), anything((3, 4)))
+    data_range = arg("data_range", st.sampled_from([None, 1.0, 255]), RTOL)
+    outcome(lambda: psnr(a, b, data_range=data_range))
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -271,3 +271,53 @@ def check_alpha_bar(alpha_bar, name: str = "alpha_bar") -> np.ndarray:
         first = float(values[bad].flat[0])
         raise ValueError(f"{name} must be in (0, 1], got {first!r}")
     return values
+
+
+def check_method(method, choices: tuple, name: str = "method") -> str:
+    """``method`` if it is one of ``choices``; ``ValueError`` naming them otherwise (what
+    scikit-learn's parameter validation says for a bad option)."""
+    if not isinstance(method, str) or method not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {method!r}")
+    return method
+
+
+def check_same_features(n_p: int, n_q: int, names: tuple = ("p", "q")) -> None:
+    """``ValueError`` unless two models have the same number of features."""
+    if n_p != n_q:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same number of features, got {n_p} and {n_q}"
+        )
+
+
+def check_feature_groups(a_dims, b_dims, n_features: int) -> tuple:
+    """``(a_dims, b_dims)`` as two non-empty, disjoint tuples of feature indices."""
+    a_dims = check_dims(a_dims, n_features, name="a_dims")
+    b_dims = check_dims(b_dims, n_features, name="b_dims")
+    shared = sorted(set(a_dims) & set(b_dims))
+    if shared:
+        raise ValueError(f"a_dims and b_dims must not share a feature, both hold {shared}")
+    return a_dims, b_dims
+
+
+def check_image_pair(a, b) -> tuple:
+    """``(a, b)`` as NumPy arrays of real numbers, the same non-empty shape and no NaN:
+    ``ValueError`` naming both shapes otherwise."""
+    arrays = []
+    for value, name in ((a, "a"), (b, "b")):
+        check_real(value, name)
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be an image array, got {value!r}") from exc
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be an array of numbers, got dtype {array.dtype}")
+        arrays.append(array)
+    a, b = arrays
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        raise ValueError(f"a and b must not be empty, got shape {a.shape}")
+    for array, name in ((a, "a"), (b, "b")):
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} must be finite, got NaN or inf")
+    return a, b

@@ -35,6 +35,7 @@ from ._gaussian import (
 from ._grid import Grid, as_grid, pixel_cells
 from ._mixture import Mixture, conditional_parts
 from ._model import ModelLike, as_mixture, marginal_form, scoring_form
+from ._pairwise import pairwise_logsumexp
 from ._validation import check_given, check_image_dims, check_n_samples, check_points, seed_from
 
 DEFAULT_CHUNK = 4096
@@ -48,6 +49,7 @@ __all__ = [
     "label_grid",
     "log_density_grid",
     "log_sum_exp",
+    "pairwise_logsumexp",
     "predict",
     "predict_proba",
     "responsibilities",

@@ -5,6 +5,7 @@
     gmmfast render MODEL.npz --method density|contour|samples|mean|labels [...] -o OUT.png
     gmmfast render MODEL.npz --method density|labels|mean --zarr PATH [--chunks N]
     gmmfast info MODEL.npz
+    gmmfast compare A.npz B.npz [--samples N] [--seed S]
 
 Exit status: 0 on success; 1 when a command fails on its inputs (a missing or unreadable file,
 an image where a model file is expected or the reverse, a model file that is truncated, foreign
@@ -22,9 +23,9 @@ escaped.
 
 Layout: :mod:`.main` assembles the sub-commands; each command is a module with
 ``add_parser(commands)`` and ``run(args)`` (:mod:`.demo`, :mod:`.fit`, :mod:`.render`,
-:mod:`.info`); :mod:`.arguments` holds the argument types, :mod:`.files` the files in and out
-with their one-line errors, :mod:`.models` what a model file says about its picture, and
-:mod:`.messages` the errors and how they are printed.
+:mod:`.info`, :mod:`.compare`); :mod:`.arguments` holds the argument types, :mod:`.files` the
+files in and out with their one-line errors, :mod:`.models` what a model file says about its
+picture, and :mod:`.messages` the errors and how they are printed.
 """
 
 from .main import build_parser, main
