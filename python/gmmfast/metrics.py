@@ -49,13 +49,13 @@ from ._metrics_grid import grid_divergence, log_mid
 from ._metrics_mc import estimate
 from ._mixture import Mixture, canonical_form
 from ._model import ModelLike, as_mixture
-from ._pairwise import pairwise_logsumexp
 from ._validation import (
     check_dims,
     check_feature_groups,
     check_method,
     check_n_samples,
     check_same_features,
+    empty,
     seed_from,
 )
 
@@ -166,18 +166,19 @@ def _gaussian_kl(p: Mixture, q: Mixture) -> float:
 def _pairwise_logsumexp(p: Mixture, q: Mixture, kind: str) -> np.ndarray:
     """out[i] = log Σ_j w_q,j · (∫ N_p,i N_q,j for 'overlap', or e^{−KL(N_p,i ‖ N_q,j)} for
     'kl'), shape (K_p,): the one entry point of the pairwise kernel."""
-    # TODO(lead): _core.pairwise_logsumexp(means_p, covs_p, means_q, covs_q, log_w_q, kind, out)
-    # into an output from _validation.empty((K_p,)); the NumPy twin stands in until then.
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore"):  # a weight of 0 is a log-weight of −∞
         log_weights_q = np.log(q.weights)
-    return pairwise_logsumexp(
+    out = empty((p.n_components,))
+    _core.pairwise_logsumexp(
         np.ascontiguousarray(p.means),
         np.ascontiguousarray(_stack(p)),
         np.ascontiguousarray(q.means),
         np.ascontiguousarray(_stack(q)),
         np.ascontiguousarray(log_weights_q),
         kind,
+        out,
     )
+    return out
 
 
 def _log_overlap(p: Mixture, q: Mixture) -> float:
