@@ -379,8 +379,7 @@ def reverse_gif(
     chosen = np.unique(np.rint(np.linspace(0, steps, frames)).astype(np.int64))
     pictures = [Image.fromarray(_frame(path[i][:, list(dims)], grid, i / steps)) for i in chosen]
     durations = [duration] * (len(pictures) - 1) + [15 * duration]
-    options = {
-        "format": "GIF",
+    options: dict = {
         "save_all": True,
         "append_images": pictures[1:],
         "duration": durations,
@@ -388,7 +387,7 @@ def reverse_gif(
     }
     if is_path:
         with replacing(path_or_file) as handle:
-            pictures[0].save(handle, **options)
+            pictures[0].save(handle, format="GIF", **options)
     else:
-        pictures[0].save(path_or_file, **options)
+        pictures[0].save(path_or_file, format="GIF", **options)
     return samples
