@@ -38,6 +38,7 @@ MAPPINGS = {"linear": linear_tone, "log": log, "piecewise": piecewise}
 GAP_COLOUR = (128, 128, 128)
 #: Arrows of :func:`score_field`: a red that reads over every grey.
 ARROW_COLOUR = (215, 25, 28)
+REVERSE_METHODS = ("ddpm", "ode")
 #: Height in pixels of the progress bar under each frame of :func:`reverse_gif`.
 BAR_HEIGHT = 4
 
@@ -366,6 +367,8 @@ def reverse_gif(
     n = check_n_samples(n_samples)
     frames = check_int(frames, "frames", minimum=2)
     duration = check_int(duration, "duration", minimum=1)
+    if method not in REVERSE_METHODS:
+        raise ValueError(f"method must be one of {REVERSE_METHODS}, got {method!r}")
     steps = alpha_bars.size
     if frames > steps + 1:
         raise ValueError(f"frames must be at most n_steps + 1 = {steps + 1}, got {frames}")
