@@ -4,6 +4,7 @@ back, with the exact score of every noised mixture."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -51,6 +52,7 @@ def panel_steps(alpha_bars: np.ndarray, panels: int) -> np.ndarray:
 
 def run(args) -> None:
     from .._diffusion_pictures import diffusion_strip, reverse_gif, unit_square
+    from .._files import same_file
 
     for flag, value in (
         ("--samples", args.samples),
@@ -69,7 +71,10 @@ def run(args) -> None:
     if args.gif is not None:
         if image_format(args.gif) != "GIF":
             raise UsageError(f"--gif writes a GIF: give a path ending in .gif, got {args.gif}")
-        check_output(args.gif, inputs=(args.model, args.output))
+        same = os.path.abspath(args.gif) == os.path.abspath(args.output)
+        if same or same_file(args.gif, args.output):
+            raise UsageError(f"-o and --gif name the same file {args.gif}: give two files")
+        check_output(args.gif, inputs=(args.model,))
         frames = 30 if args.frames is None else args.frames
         if frames < 2:
             raise UsageError(
