@@ -27,7 +27,7 @@ from ._model import ModelLike, as_mixture, check_marginal
 from ._pictures import dots
 from ._tone import linear as linear_tone
 from ._tone import log, piecewise
-from ._validation import check_alpha_bar, check_int, check_n_samples, check_schedule
+from ._validation import check_alpha_bar, check_int, check_n_samples, check_schedule, empty
 
 __all__ = ["diffusion_strip", "reverse_gif", "score_field", "unit_square"]
 
@@ -174,7 +174,7 @@ def diffusion_strip(
     _tone(mapping)
     gap = check_int(gap, "gap", minimum=0)
     panels = [_density_picture(model, grid, dims, float(a), mapping, rtol) for a in values]
-    out = np.empty((grid.height, len(panels) * (grid.width + gap) - gap, 3), np.uint8)
+    out = empty((grid.height, len(panels) * (grid.width + gap) - gap, 3), np.uint8)
     out[...] = GAP_COLOUR
     for i, panel in enumerate(panels):
         left = i * (grid.width + gap)
@@ -245,7 +245,8 @@ def score_field(
     alpha = check_alpha_bar(alpha_bar)
     if alpha.ndim != 0:
         raise ValueError(f"alpha_bar must be a single number, got an array of shape {alpha.shape}")
-    step = check_int(step, "step", minimum=1)
+    # A step beyond the picture's size draws the one arrow that a step of that size draws.
+    step = min(check_int(step, "step", minimum=1), max(grid.width, grid.height) + 1)
     _tone(mapping)
     out = _rgb(_density_picture(model, grid, dims, float(alpha), mapping, rtol))
     columns = np.arange(min(step // 2, grid.width - 1), grid.width, step)
