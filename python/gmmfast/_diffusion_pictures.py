@@ -151,7 +151,9 @@ def diffusion_strip(
         The pixels of each panel, in the model's coordinates.
     alpha_bars : sequence of float in (0, 1]
         ᾱ of each panel, in the order drawn (e.g. ``1`` then values of a
-        :mod:`gmmfast.diffusion` schedule). At ᾱ = 1 the panel is the model's own density.
+        :mod:`gmmfast.diffusion` schedule). At ᾱ = 1 the panel is the model's own density
+        (a ``BayesianGaussianMixture``'s scoring form, as :func:`gmmfast.log_density_grid`
+        draws it); below 1 the plug-in mixture is diffused, as its samples would be.
     dims : pair of int, default=(0, 1)
         The features across and down.
     mapping : {'linear', 'log', 'piecewise'}, default='linear'
