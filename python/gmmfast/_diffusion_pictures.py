@@ -225,9 +225,10 @@ def score_field(
     (the first at ``step // 2``), in red over the grey density of :func:`diffusion_strip`'s
     panel. An arrow points where a reverse step moves a point: along the score vector of the
     model's coordinates, drawn in pixels (the grid's orientation, a reversed range included).
-    Lengths are proportional to the score's size in pixels, the 90th percentile of the
-    arrows' sizes drawn ``0.9 · step`` long and longer ones held at that length (the score
-    grows without bound near a narrow component). A zero score draws no arrow.
+    Lengths grow with the score's size in pixels on a log scale, log(1 + size / median size),
+    the 90th percentile of that drawn ``0.9 · step`` long and longer ones held at that length
+    (the score grows without bound near a narrow component: on a linear scale all but the
+    largest arrows would be dots). A zero score draws no arrow.
 
     Parameters
     ----------
@@ -271,8 +272,11 @@ def score_field(
     drawn = np.isfinite(size) & (size > 0)
     if not drawn.any():
         return out
-    reference = float(np.percentile(size[drawn], 90))
-    length = 0.9 * step * np.minimum(size[drawn] / reference, 1.0)
+    # Lengths on a log scale of the size relative to the median arrow's: near a narrow
+    # component the score is thousands of times its typical size, and on a linear scale the
+    # few largest would leave every other arrow a dot.
+    compressed = np.log1p(size[drawn] / float(np.median(size[drawn])))
+    length = 0.9 * step * np.minimum(compressed / float(np.percentile(compressed, 90)), 1.0)
     direction = vectors[drawn] / size[drawn, np.newaxis]
     cc, rr = np.meshgrid(columns, rows)
     centre = np.column_stack([cc.ravel(), rr.ravel()]).astype(np.float64)[drawn]
