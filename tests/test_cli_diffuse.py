@@ -111,6 +111,16 @@ def test_gif_and_options(work, capsys, monkeypatch):
         assert gif.n_frames == 5 and gif.size == (20, 12 + 4)
 
 
+def test_a_short_process_has_a_frame_per_state(work, capsys, monkeypatch):
+    monkeypatch.chdir(work)
+    argv = ["diffuse", "drawing.npz", "--timesteps", "6", "-o", "s.png", "--gif", "r.gif"]
+    status, out, err = call([*argv, "--samples", "50"], capsys)
+    assert status == 0, err
+    assert "7 frames" in out
+    with Image.open("r.gif") as gif:
+        assert gif.n_frames == 7
+
+
 def test_diffuse_in_a_subprocess(work):
     result = subprocess.run(
         [sys.executable, "-m", "gmmfast", "diffuse", "drawing.npz", "-o", "s.png", "--gif",

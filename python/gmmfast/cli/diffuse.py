@@ -22,6 +22,7 @@ MAX_TIMESTEPS = 10_000
 # Points of the GIF unless --samples says otherwise: a stippled picture at 640 × 427.
 DEFAULT_GIF_SAMPLES = 20_000
 MAX_GIF_SAMPLES = 10_000_000
+DEFAULT_FRAMES = 30
 MAX_FRAMES = 1000
 # Signal-to-noise ratio ᾱ / (1 − ᾱ) below which a noised picture is indistinguishable from
 # the noise: the strip's panels stop there (and end with the schedule's last step).
@@ -75,7 +76,8 @@ def run(args) -> None:
         if same or same_file(args.gif, args.output):
             raise UsageError(f"-o and --gif name the same file {args.gif}: give two files")
         check_output(args.gif, inputs=(args.model,))
-        frames = 30 if args.frames is None else args.frames
+        # By default 30 frames, or every state of a shorter process.
+        frames = min(DEFAULT_FRAMES, args.timesteps + 1) if args.frames is None else args.frames
         if frames < 2:
             raise UsageError(
                 f"--frames must be at least 2 (the noise and the samples), got {frames}"
@@ -212,7 +214,7 @@ def add_parser(commands) -> None:
         "--frames",
         type=bounded_int(MAX_FRAMES),
         metavar="N",
-        help="--gif: frames, at most T + 1 (default 30)",
+        help=f"--gif: frames, at most T + 1 (default {DEFAULT_FRAMES}, or T + 1 if fewer)",
     )
     diffuse.add_argument("--random-state", type=seed_type, metavar="S", help="--gif: seed (0)")
     diffuse.set_defaults(func=run)
