@@ -8,6 +8,7 @@ mod bindings;
 pub mod conditional;
 pub mod cull;
 pub mod density;
+pub mod diffusion;
 pub mod em;
 pub mod error;
 pub mod evaluate;
@@ -15,14 +16,19 @@ pub mod fastmath;
 pub mod grid;
 pub mod interrupt;
 pub mod mixture;
+pub mod pairwise;
 pub mod points;
 pub mod pool;
 pub mod sample;
+pub mod score;
 pub mod specialise;
 
 use pyo3::prelude::*;
 
-use crate::bindings::{common, conditional as cond, density as dens, em as fit, sample as samp};
+use crate::bindings::{
+    common, conditional as cond, density as dens, em as fit, pairwise as pw, sample as samp,
+    score as sc,
+};
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -48,5 +54,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(samp::sample_counts, m)?)?;
     m.add_function(wrap_pyfunction!(samp::sample_points, m)?)?;
     m.add_function(wrap_pyfunction!(samp::sample_image, m)?)?;
+    // Score: ∇ log p at points, and the reverse diffusion process that follows it.
+    m.add_function(wrap_pyfunction!(sc::score, m)?)?;
+    m.add_function(wrap_pyfunction!(sc::score_grid, m)?)?;
+    m.add_function(wrap_pyfunction!(sc::reverse_process, m)?)?;
+    // Pairwise Gaussian integrals between two mixtures' components (metrics' closed forms).
+    m.add_function(wrap_pyfunction!(pw::pairwise_logsumexp, m)?)?;
     Ok(())
 }

@@ -185,29 +185,32 @@ def outcome(call):
     assert not truncated, [str(w.message) for w in truncated]
 
 
-@given(st.sampled_from(["score", "predict", "proba"]), st.data())
+@given(st.sampled_from(["score_samples", "predict", "proba", "score"]), st.data())
 def test_point_functions(which, data):
     arg = Call(data, ["model", "X"])
     model = arg("model", st.sampled_from(MODELS[:5]), MODELS_ANY)
     X = arg("X", arrays((5, n_features(model)), real=True), anything((5, n_features(model))))
     function = {
-        "score": gmmfast.score_samples,
+        "score_samples": gmmfast.score_samples,
         "predict": gmmfast.predict,
         "proba": gmmfast.predict_proba,
+        "score": gmmfast.score,
     }[which]
     outcome(lambda: function(model, X))
 
 
-@given(st.booleans(), st.data())
-def test_grid_functions(labels, data):
+@given(st.sampled_from(["labels", "log_density", "score"]), st.data())
+def test_grid_functions(which, data):
     arg = Call(data, ["model", "grid", "dims", "rtol", "dtype"])
     model = arg("model", st.sampled_from(MODELS[:5]), MODELS_ANY)
     grid = arg("grid", grids(), GARBAGE)
     dims = arg("dims", valid_dims(model, 2), DIMS)
     rtol = arg("rtol", st.sampled_from([0.0, 1e-3, 0.5]), RTOL)
     dtype = arg("dtype", st.sampled_from([np.float64, np.float32]), FLOAT_DTYPES)
-    if labels:
+    if which == "labels":
         outcome(lambda: gmmfast.label_grid(model, grid, dims, rtol=rtol))
+    elif which == "score":
+        outcome(lambda: gmmfast.score_grid(model, grid, dims, rtol=rtol))
     else:
         outcome(lambda: gmmfast.log_density_grid(model, grid, dims, rtol=rtol, dtype=dtype))
 
@@ -261,6 +264,25 @@ def test_sample(data):
     outcome(lambda: gmmfast.sample(model, n_samples, random_state=random_state))
     # An absurd count must be refused up front (MemoryError), not attempted.
     outcome(lambda: gmmfast.sample(model, 2**40, random_state=random_state))
+
+
+SCHEDULES = st.sampled_from([[1.0], [0.9, 0.5, 0.1], np.linspace(0.999, 1e-3, 7)])
+BAD_SCHEDULES = st.sampled_from([[], [0.1, 0.5], [0.0], [1.5], [np.nan], "x", [[0.5]], None])
+
+
+@given(st.data())
+def test_reverse_sample(data):
+    arg = Call(data, ["model", "schedule", "n_samples", "method", "random_state"])
+    model = arg("model", st.sampled_from(MODELS[:5]), MODELS_ANY)
+    schedule = arg("schedule", SCHEDULES, BAD_SCHEDULES)
+    n_samples = arg("n_samples", st.sampled_from([1, 7, 300]), N_SAMPLES)
+    method = arg("method", st.sampled_from(["ddpm", "ode"]), st.sampled_from(["x", None, 1]))
+    random_state = arg("random_state", VALID_STATES, RANDOM_STATES)
+    outcome(
+        lambda: gmmfast.diffusion.reverse_sample(
+            model, schedule, n_samples, method=method, random_state=random_state
+        )
+    )
 
 
 @given(st.data())

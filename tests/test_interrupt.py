@@ -68,6 +68,10 @@ WORKLOADS = {
     "score_samples": "gmmfast.score_samples(wide, rng.uniform(0, 10, (2_000_000, 2)))",
     "predict": "gmmfast.predict(colour, rng.uniform(0, 10, (2_000_000, 5)))",
     "sample_image": "gmmfast.sample_image(wide, 5_000_000_000, grid, random_state=0)",
+    "score_grid": "gmmfast.score_grid(wide, grid)",
+    "reverse_sample": (
+        "gmmfast.diffusion.reverse_sample(wide, np.linspace(0.99, 0.01, 1000), 50_000)"
+    ),
 }
 
 

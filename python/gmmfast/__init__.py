@@ -15,6 +15,7 @@ from ._io import load, save
 from ._mixture import Mixture
 from ._model import ModelLike
 from ._sampling import sample, sample_image
+from ._score import score, score_grid
 
 if TYPE_CHECKING:
     from ._estimator import GaussianMixture
@@ -36,6 +37,8 @@ __all__ = [
     "sample",
     "sample_image",
     "save",
+    "score",
+    "score_grid",
     "score_samples",
 ]
 

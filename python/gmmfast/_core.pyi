@@ -33,12 +33,16 @@ __all__ = [
     "label_grid",
     "log_density_grid",
     "num_threads",
+    "pairwise_logsumexp",
     "point_candidate_counts",
     "predict",
     "predict_proba",
+    "reverse_process",
     "sample",
     "sample_counts",
     "sample_image",
+    "score",
+    "score_grid",
     "score_samples",
 ]
 
@@ -185,3 +189,36 @@ def e_step(
     sample_weight: npt.NDArray[np.float64] | None = None,
     rtol: float = 0.0,
 ) -> float: ...
+def score(
+    components: Components,
+    x: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+    rtol: float = 0.0,
+) -> None: ...
+def score_grid(
+    components: Components,
+    xs: npt.NDArray[np.float64],
+    ys: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+    rtol: float = 0.0,
+    origin: tuple[int, int] = ...,
+) -> None: ...
+def reverse_process(
+    steps: list[Components],
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    sigma: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
+    seed: int,
+    path: npt.NDArray[np.float64] | None = None,
+    rtol: float = 0.0,
+) -> None: ...
+def pairwise_logsumexp(
+    means_p: npt.NDArray[np.float64],
+    covariances_p: npt.NDArray[np.float64],
+    means_q: npt.NDArray[np.float64],
+    covariances_q: npt.NDArray[np.float64],
+    log_weights_q: npt.NDArray[np.float64],
+    kind: str,
+    out: npt.NDArray[np.float64],
+) -> None: ...

@@ -6,9 +6,9 @@ noise variances β_t. For data drawn from a Gaussian mixture, x_t is again a Gau
 :meth:`gmmfast.Mixture.diffuse` (ᾱ_t) — exactly, with no training.
 
 * :func:`linear_schedule`, :func:`cosine_schedule`: ᾱ_t for t = 1, …, n_steps;
-* :func:`forward`: noised copies of data at given ᾱ.
-
-Only NumPy is needed: ``import gmmfast.diffusion`` is as quick as ``import gmmfast``.
+* :func:`forward`: noised copies of data at given ᾱ;
+* :func:`reverse_sample`: samples made by running the reverse process from noise with the
+  exact score of every noised mixture (a Rust kernel over all points and steps).
 """
 
 from __future__ import annotations
@@ -18,9 +18,25 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_alpha_bar, check_int, check_real, seed_from
+from . import _core
+from ._mixture import canonical_form
+from ._model import ModelLike, as_mixture
+from ._sampling import sample
+from ._validation import (
+    check_alpha_bar,
+    check_bool,
+    check_int,
+    check_n_samples,
+    check_real,
+    check_rtol,
+    empty,
+    seed_from,
+)
 
-__all__ = ["cosine_schedule", "forward", "linear_schedule"]
+__all__ = ["cosine_schedule", "forward", "linear_schedule", "reverse_sample"]
+
+#: The samplers of :func:`reverse_sample`.
+METHODS = ("ddpm", "ode")
 
 #: Offset s of the cosine schedule (Nichol & Dhariwal 2021, section 3.2): keeps β_1 from being
 #: vanishingly small, so that the first step adds noise of about the size of a pixel's
@@ -161,3 +177,116 @@ def forward(X, alpha_bar, random_state=None) -> np.ndarray:
     spread = np.sqrt(1.0 - alpha).reshape((*alpha.shape, 1, 1))
     noise = rng.standard_normal((*alpha.shape, *data.shape))
     return scale * data + spread * noise
+
+
+def _check_schedule(schedule) -> np.ndarray:
+    """ᾱ_1, …, ᾱ_T as float64: a non-empty 1-D array of values in (0, 1], non-increasing."""
+    alpha = check_alpha_bar(schedule, "schedule")
+    if alpha.ndim != 1 or alpha.size == 0:
+        raise ValueError(
+            f"schedule must be a non-empty array of shape (n_steps,) of ᾱ_t (as "
+            f"linear_schedule returns), got an array of shape {alpha.shape}"
+        )
+    rising = np.flatnonzero(np.diff(alpha) > 0.0)
+    if rising.size:
+        t = int(rising[0]) + 1
+        raise ValueError(
+            f"schedule must be non-increasing (ᾱ_1 ≥ … ≥ ᾱ_T), got ᾱ_{t} = {alpha[t - 1]!r} < "
+            f"ᾱ_{t + 1} = {alpha[t]!r}"
+        )
+    return alpha
+
+
+def _coefficients(alpha: np.ndarray, method: str) -> tuple:
+    """(a, b, σ) of each step, in the order the steps run (t = T, …, 1): the update is
+    x ← a·x + b·s_t(x) + σ·z.
+
+    DDPM (Ho et al. 2020, with the posterior variance β̃_t): α_t = ᾱ_t / ᾱ_{t−1},
+    β_t = 1 − α_t, a = 1/√α_t, b = β_t/√α_t, σ² = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t).
+    ODE (DDIM with η = 0, Song et al. 2021, a first-order solver of the probability-flow ODE):
+    with x̂₀ = (x + (1 − ᾱ_t) s) / √ᾱ_t and ε̂ = −√(1 − ᾱ_t) s,
+    x ← √ᾱ_{t−1} x̂₀ + √(1 − ᾱ_{t−1}) ε̂.
+    """
+    now = alpha[::-1]
+    before = np.append(alpha[-2::-1], 1.0)  # ᾱ_{t−1}, with ᾱ_0 = 1
+    log_ratio = np.log(now) - np.log(before)  # log α_t ≤ 0
+    beta = -np.expm1(log_ratio)  # no loss for tiny β
+    if method == "ddpm":
+        a = np.exp(-0.5 * log_ratio)
+        b = beta * a
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = np.where(
+                beta > 0.0, beta * (-np.expm1(np.log(before))) / -np.expm1(np.log(now)), 0.0
+            )
+        sigma = np.sqrt(np.maximum(var, 0.0))
+    else:
+        a = np.exp(-0.5 * log_ratio)
+        b = a * -np.expm1(np.log(now)) - np.sqrt(-np.expm1(np.log(before)) * -np.expm1(np.log(now)))
+        sigma = np.zeros_like(a)
+    return np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(sigma)
+
+
+def reverse_sample(
+    model: ModelLike,
+    schedule,
+    n_samples,
+    *,
+    method="ddpm",
+    random_state=None,
+    return_path=False,
+    rtol=0.0,
+):
+    """Samples made by the reverse process of diffusion, with the exact score.
+
+    The points start from the last noised mixture, x_T ~ ``model.diffuse(ᾱ_T)`` (drawn
+    exactly, shuffled), and move through t = T, …, 1 by x ← a_t·x + b_t·s_t(x) + σ_t·z, where
+    s_t = ∇ log q_t is the exact score of q_t = ``model.diffuse(ᾱ_t)``. Each q_t is built once
+    (its canonical form), and one Rust kernel runs every step on every point on the culled
+    point driver. With many steps the samples follow the model itself (that is what the
+    tests check); with few they show the sampler's discretisation error.
+
+    Parameters
+    ----------
+    model : GaussianMixture, BayesianGaussianMixture or Mixture (fitted)
+        A ``BayesianGaussianMixture`` through its plug-in mixture.
+    schedule : array-like of shape (n_steps,)
+        ᾱ_1, …, ᾱ_T, non-increasing, in (0, 1], as :func:`linear_schedule` and
+        :func:`cosine_schedule` return; ᾱ_0 = 1 is the model itself.
+    n_samples : int >= 1
+    method : {"ddpm", "ode"}, default="ddpm"
+        "ddpm": ancestral sampling (Ho et al. 2020) with the posterior variance
+        σ_t² = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t) (0 at the last step). "ode": the deterministic
+        DDIM update (η = 0), a first-order solver of the probability-flow ODE; the only
+        randomness is then the start.
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
+        As in :func:`gmmfast.sample`. The same seed gives bitwise the same samples and path
+        for any number of threads.
+    return_path : bool, default=False
+        Also return every step's points.
+    rtol : float in [0, 1), default=0
+        Passed to the score (see :func:`gmmfast.score`).
+
+    Returns
+    -------
+    samples : ndarray of shape (n_samples, n_features)
+    path : ndarray of shape (n_steps + 1, n_samples, n_features), only with ``return_path``
+        ``path[0]`` is the start x_T, ``path[i]`` the points after i steps (at ᾱ_{T−i}),
+        ``path[-1]`` the samples. Memory: (n_steps + 1) times the samples.
+    """
+    mixture = as_mixture(model)
+    alpha = _check_schedule(schedule)
+    n = check_n_samples(n_samples)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return_path = check_bool(return_path, "return_path")
+    rtol = check_rtol(rtol)
+    seed = seed_from(random_state)
+    # Samples come grouped by component: shuffle them (same seed, same order) so that any
+    # slice of the result is a sample of the whole model.
+    start, _ = sample(mixture.diffuse(float(alpha[-1])), n, random_state=seed)
+    x = np.ascontiguousarray(start[np.random.default_rng(seed).permutation(n)])
+    steps = [canonical_form(mixture.diffuse(float(ab))).components() for ab in alpha[::-1]]
+    a, b, sigma = _coefficients(alpha, method)
+    path = empty((alpha.size + 1, n, mixture.n_features)) if return_path else None
+    _core.reverse_process(steps, a, b, sigma, x, seed, path, rtol)
+    return (x, path) if return_path else x

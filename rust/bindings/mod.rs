@@ -18,11 +18,13 @@
 //!
 //! * [`common`]: `run` (GIL release, worker pool, Ctrl-C, panics), the error mapping, the
 //!   layout checks, the `Components` pyclass and the grid helpers;
-//! * [`density`], [`conditional`], [`sample`], [`em`]: the functions of each kernel family, and the
+//! * [`density`], [`conditional`], [`sample`], [`em`], [`score`], [`pairwise`]: the functions of each kernel family, and the
 //!   pyclasses only that family takes (`Regressions`, `Gaussians`).
 
 pub(crate) mod common;
 pub(crate) mod conditional;
 pub(crate) mod density;
 pub(crate) mod em;
+pub(crate) mod pairwise;
 pub(crate) mod sample;
+pub(crate) mod score;
