@@ -14,7 +14,6 @@ unit scale first (the pictures of the result are the same pictures).
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import BinaryIO, Union
 
@@ -25,6 +24,7 @@ from ._density import log_density_grid
 from ._grid import Grid, as_grid, pixel_cells
 from ._model import ModelLike, as_mixture, check_marginal
 from ._pictures import dots
+from ._score import score_grid
 from ._tone import linear as linear_tone
 from ._tone import log, piecewise
 from ._validation import check_alpha_bar, check_int, check_n_samples, check_schedule, empty
@@ -38,25 +38,10 @@ MAPPINGS = {"linear": linear_tone, "log": log, "piecewise": piecewise}
 GAP_COLOUR = (128, 128, 128)
 #: Arrows of :func:`score_field`: a red that reads over every grey.
 ARROW_COLOUR = (215, 25, 28)
-REVERSE_METHODS = ("ddpm", "ode")
 #: Height in pixels of the progress bar under each frame of :func:`reverse_gif`.
 BAR_HEIGHT = 4
 
 PathOrFile = Union[str, "os.PathLike[str]", BinaryIO]
-
-
-# The exact score and the reverse process are compiled kernels of gmmfast; until they land the
-# pictures run on their NumPy twins, reached through these two functions only.
-# TODO(lead): switch to gmmfast.score_grid and gmmfast.diffusion.reverse_sample (and drop
-# importlib: it hides the reference from tests/test_layout.py, which is the interim's only
-# reason for it).
-def _score_grid(model: ModelLike, grid: Grid, dims: tuple) -> np.ndarray:
-    return importlib.import_module("gmmfast.reference").score_grid(model, grid, dims)
-
-
-def _reverse_sample(model: ModelLike, schedule, n_samples: int, **options) -> tuple:
-    reference = importlib.import_module("gmmfast.reference")
-    return reference.reverse_sample(model, schedule, n_samples, return_path=True, **options)
 
 
 def _tone(mapping: str):
@@ -263,7 +248,7 @@ def score_field(
         (float(ys[0]), float(ys[-1])) if len(ys) > 1 else (float(ys[0]),) * 2,
     )
     noised, noised_dims = _noised(model, dims, float(alpha))
-    score = _score_grid(noised, lattice, noised_dims)  # (rows, columns, 2), model units⁻¹
+    score = score_grid(noised, lattice, noised_dims)  # (rows, columns, 2), model units⁻¹
     dx, dy = _pixel_size(grid)
     # A displacement of s model units is s / (units per pixel) pixels.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -374,8 +359,8 @@ def reverse_gif(
     n = check_n_samples(n_samples)
     frames = check_int(frames, "frames", minimum=2)
     duration = check_int(duration, "duration", minimum=1)
-    if method not in REVERSE_METHODS:
-        raise ValueError(f"method must be one of {REVERSE_METHODS}, got {method!r}")
+    if method not in diffusion.METHODS:
+        raise ValueError(f"method must be one of {diffusion.METHODS}, got {method!r}")
     steps = alpha_bars.size
     if frames > steps + 1:
         raise ValueError(f"frames must be at most n_steps + 1 = {steps + 1}, got {frames}")
@@ -385,7 +370,9 @@ def reverse_gif(
             "path_or_file must be a path or a binary file object, got "
             f"{type(path_or_file).__name__}"
         )
-    samples, path = _reverse_sample(model, alpha_bars, n, method=method, random_state=random_state)
+    samples, path = diffusion.reverse_sample(
+        model, alpha_bars, n, method=method, random_state=random_state, return_path=True
+    )
     chosen = np.unique(np.rint(np.linspace(0, steps, frames)).astype(np.int64))
     pictures = [Image.fromarray(_frame(path[i][:, list(dims)], grid, i / steps)) for i in chosen]
     durations = [duration] * (len(pictures) - 1) + [15 * duration]

@@ -422,8 +422,9 @@ def reverse_sample(
     """Reference of :func:`gmmfast.diffusion.reverse_sample`: samples of ``model`` made by
     running the diffusion process backwards with the exact score of every noised mixture.
 
-    ``schedule`` holds ᾱ_1 > … > ᾱ_T (:func:`gmmfast.diffusion.linear_schedule`,
-    ``cosine_schedule``), ᾱ_0 = 1. The start x_T is drawn from ``model.diffuse(ᾱ_T)``; then for
+    ``schedule`` holds ᾱ_1 ≥ … ≥ ᾱ_T (:func:`gmmfast.diffusion.linear_schedule`,
+    ``cosine_schedule``), ᾱ_0 = 1. The start x_T is drawn from ``model.diffuse(ᾱ_T)`` (and
+    shuffled); then for
     t = T, …, 1, with s_t the score of ``model.diffuse(ᾱ_t)`` (built once per step):
 
     * ``"ddpm"`` (ancestral sampling, Ho et al. 2020): x_{t−1} = (x_t + β_t s_t(x_t)) / √α_t
@@ -434,9 +435,9 @@ def reverse_sample(
       x_{t−1} = √ᾱ_{t−1} x̂₀ + √(1 − ᾱ_{t−1}) ε̂.
 
     Vectorised over the points (chunks of ``chunk_size`` rows, memory chunk × K), one NumPy
-    ``Generator`` seeded by ``seed_from(random_state)``: the start's draws first (with
-    :func:`sample`'s layout, grouped by component), then one (n, d) block of normals per
-    DDPM step. The same distribution as the compiled kernel, not the same numbers.
+    ``Generator`` seeded by ``seed_from(random_state)``: the start's draws first, its
+    shuffle, then one (n, d) block of normals per DDPM step. The same distribution as the
+    compiled kernel, not the same numbers.
 
     Returns samples of shape (n_samples, d) float64, or with ``return_path=True``
     ``(samples, path)``, path of shape (T + 1, n_samples, d): path[0] = x_T, path[-1] = the
@@ -449,7 +450,8 @@ def reverse_sample(
         raise ValueError(f"method must be one of {REVERSE_METHODS}, got {method!r}")
     rng = np.random.default_rng(seed_from(random_state))
     steps = alpha_bars.size
-    x, _ = sample(mixture.diffuse(float(alpha_bars[-1])), n, random_state=rng)
+    start, _ = sample(mixture.diffuse(float(alpha_bars[-1])), n, random_state=rng)
+    x = start[rng.permutation(n)]  # shuffled, as the kernel's: any slice samples the whole
     path = np.empty((steps + 1, n, mixture.n_features)) if return_path else None
     if path is not None:
         path[0] = x
@@ -464,7 +466,7 @@ def reverse_sample(
             alpha = now / before
             beta = 1.0 - alpha
             x = (x + beta * s) / np.sqrt(alpha)
-            if index > 0:
+            if index > 0 and beta > 0.0:  # a step of β = 0 (ᾱ_t = ᾱ_{t−1}) adds no noise
                 sigma = np.sqrt(beta * (1.0 - before) / (1.0 - now))
                 x += sigma * rng.standard_normal(x.shape)
         else:
