@@ -190,7 +190,10 @@ def add_parser(commands) -> None:
         type=bounded_int(MAX_TIMESTEPS),
         default=100,
         metavar="T",
-        help="steps of the diffusion (default 100)",
+        help="steps of the diffusion (default 100). More steps give sharper samples in the "
+        "GIF: the reverse process ends with a step from the first noise level, which blurs "
+        "what is finer than it (about 1 %% of the picture's width with 100 cosine steps, "
+        "0.3 %% with 1000)",
     )
     diffuse.add_argument(
         "--size",
