@@ -5,6 +5,9 @@
   parameters (log-constants, means, precision Cholesky factors) gmmfast uses.
 * ``numba_score_samples``: the same loop over arbitrary points of any number of features
   (``prange`` over points), the peer of gmmfast's point kernels.
+* ``numpy_score``, ``numpy_reverse_sample``: the exact score vectorised over components with
+  NumPy, and the reverse diffusion process built on it (the peers of ``gmmfast.score`` and
+  ``gmmfast.diffusion.reverse_sample``).
 """
 
 from __future__ import annotations
@@ -135,3 +138,55 @@ def numpy_conditional_mean_grid(form, reg, xs, ys, chunk_rows: int = 4):
         mean = resp @ offset + np.einsum("nmg,ng->nm", weighted_gain, pts, optimize=True)
         out[rows] = mean.reshape(-1, len(xs), m)
     return out
+
+
+def numpy_score(form, X, chunk_size: int = 2048):
+    """∇ₓ log p at the rows of ``X`` (n, d) of a canonical form, vectorised over components
+    with NumPy: per chunk of points, every point centred on every mean (n × K × d), the
+    log-densities and responsibilities, and Σ_k r_k (−Λ_k (x − μ_k)) = −Σ_k r_k U_k y_k with
+    y_k = U_kᵀ (x − μ_k). The same exact score as ``gmmfast.reference.score`` (which loops
+    over components), without its care far from every component (there all terms underflow
+    and this gives NaN). Memory: a few chunk × K × d arrays."""
+    upper = np.triu(form.prec_chol)  # (K, d, d)
+    out = np.empty(X.shape)
+    for start in range(0, len(X), chunk_size):
+        x = X[start : start + chunk_size]
+        centred = x[:, None, :] - form.means[None]  # (n, K, d)
+        y = np.einsum("nkd,kde->nke", centred, upper, optimize=True)
+        log_prob = form.log_const[None] - 0.5 * np.einsum("nke,nke->nk", y, y, optimize=True)
+        log_prob -= log_prob.max(axis=1, keepdims=True)
+        resp = np.exp(log_prob)
+        resp /= resp.sum(axis=1, keepdims=True)
+        # −Σ_k r_k U_k y_k: weight each y_k by r_k first, then one batched product.
+        out[start : start + chunk_size] = -np.einsum(
+            "kde,nke->nd", upper, resp[:, :, None] * y, optimize=True
+        )
+    return out
+
+
+def numpy_reverse_sample(mixture, schedule, n_samples: int, method="ddpm", seed=0, steps=None):
+    """The reverse diffusion process of ``gmmfast.diffusion.reverse_sample`` in NumPy, with
+    :func:`numpy_score` at every step (the noised mixture built once per step). ``steps``:
+    run only the first that many steps (t = T, T − 1, …) — every step costs the same, so a
+    few of them time the whole. Returns the points reached."""
+    from gmmfast._mixture import canonical_form
+    from gmmfast.reference import sample
+
+    rng = np.random.default_rng(seed)
+    alpha_bars = np.asarray(schedule, dtype=np.float64)
+    x, _ = sample(mixture.diffuse(float(alpha_bars[-1])), n_samples, random_state=rng)
+    total = len(alpha_bars) if steps is None else min(steps, len(alpha_bars))
+    for index in range(len(alpha_bars) - 1, len(alpha_bars) - 1 - total, -1):
+        now = float(alpha_bars[index])
+        before = float(alpha_bars[index - 1]) if index > 0 else 1.0
+        s = numpy_score(canonical_form(mixture.diffuse(now)), x)
+        if method == "ddpm":
+            alpha = now / before
+            x = (x + (1.0 - alpha) * s) / np.sqrt(alpha)
+            if index > 0:
+                sigma = np.sqrt((1.0 - alpha) * (1.0 - before) / (1.0 - now))
+                x += sigma * rng.standard_normal(x.shape)
+        else:
+            x0 = (x + (1.0 - now) * s) / np.sqrt(now)
+            x = np.sqrt(before) * x0 - np.sqrt(1.0 - before) * np.sqrt(1.0 - now) * s
+    return x

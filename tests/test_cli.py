@@ -310,7 +310,11 @@ def test_demo_writes_every_render_and_a_contact_sheet(tmp_path):
     result = run("demo", cwd=tmp_path)  # default --out: ./gmmfast-demo
     assert result.returncode == 0, result.stderr
     out = tmp_path / "gmmfast-demo"
-    files = {**DEMO_FILES, "china_density_magma.png": (427, 640, 3)}
+    files = {
+        **DEMO_FILES,
+        "china_density_magma.png": (427, 640, 3),
+        "china_diffusion.png": (427, 5 * 640 + 4 * 16, 3),  # 5 panels, 16-pixel gaps
+    }
     for name, shape in files.items():
         pixels = read(out / name)
         assert pixels.shape == shape, name

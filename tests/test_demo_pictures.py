@@ -11,8 +11,10 @@ from gmmfast import cli, datasets
 
 DOCS_SHEET = Path(__file__).resolve().parents[1] / "docs" / "contact_sheet.png"
 # The demo's contact sheet: 2 rows of 5 tiles 320 pixels wide (427 × 640 pictures: 214 high),
-# 8-pixel margins, an 18-pixel label strip under each tile.
+# 8-pixel margins, an 18-pixel label strip under each tile; then the diffusion strip across
+# the sheet's width (5 panels of 640 and gaps of 16, at half size), with its label.
 COLUMNS, TILE_WIDTH, TILE_HEIGHT, MARGIN, TEXT = 5, 320, 214, 8, 18
+STRIP_TOP = MARGIN + 2 * (TILE_HEIGHT + TEXT + MARGIN)
 REGENERATE = "gmmfast demo --out /tmp/demo && cp /tmp/demo/contact_sheet.png docs/"
 
 
@@ -50,6 +52,31 @@ def tiles(sheet: np.ndarray) -> list:
     return out
 
 
+def strip_row(sheet: np.ndarray) -> np.ndarray:
+    """The diffusion strip of a contact sheet, without its label."""
+    return sheet[STRIP_TOP : STRIP_TOP + TILE_HEIGHT, MARGIN:-MARGIN]
+
+
+def test_the_diffusion_strip_dissolves_the_drawing(demo):
+    strip = read(demo / "china_diffusion.png")
+    width = (strip.shape[1] - 4 * 16) // 5
+    panels = [strip[:, i * (width + 16) : i * (width + 16) + width] for i in range(5)]
+    # The first panel is the drawing's density, the last plain noise (one smooth blob: the
+    # standard normal over [-1, 1]): dark at the centre, lighter at every corner.
+    # (Rendered in the unit square's coordinates: the same densities up to rounding.)
+    linear = read(demo / "china_density_linear.png")
+    assert np.abs(panels[0] - linear).max() <= 1
+    last = panels[-1][..., 0]
+    centre = last[last.shape[0] // 2, last.shape[1] // 2]
+    assert all(centre < last[r, c] for r in (0, -1) for c in (0, -1))
+    # Each panel is smoother than the one before: less change from pixel to pixel.
+    roughness = [np.abs(np.diff(p[..., 0], axis=1)).mean() for p in panels]
+    assert roughness == sorted(roughness, reverse=True)
+    # In the sheet it lies under the tiles, across the sheet's width.
+    sheet = read(demo / "contact_sheet.png")
+    assert strip_row(sheet).shape[1] == COLUMNS * TILE_WIDTH + (COLUMNS - 1) * MARGIN
+
+
 def test_the_readme_contact_sheet_is_what_the_demo_writes(demo):
     pytest.importorskip("matplotlib")  # the README's sheet has matplotlib's contours
     fresh, shipped = read(demo / "contact_sheet.png"), read(DOCS_SHEET)
@@ -61,7 +88,8 @@ def test_the_readme_contact_sheet_is_what_the_demo_writes(demo):
     ]  # fmt: skip
     # Tolerant of antialiasing in other matplotlib and Pillow versions; a changed render (a
     # new palette, a new background of the samples) moves whole tiles by tens of levels.
-    for name, new, old in zip(names, tiles(fresh), tiles(shipped)):
+    pairs = [*zip(tiles(fresh), tiles(shipped)), (strip_row(fresh), strip_row(shipped))]
+    for name, (new, old) in zip([*names, "diffusion strip"], pairs):
         difference = np.abs(new - old).max(axis=2)
         assert difference.mean() <= 3 and np.mean(difference > 32) <= 0.05, (
             f"the {name} tile of docs/contact_sheet.png differs from the demo's (mean "

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 
 import gmmfast
+from gmmfast import image
 
 DOCUMENTED = (ValueError, TypeError, MemoryError)  # NotFittedError is a ValueError
 
@@ -451,3 +452,69 @@ def test_real_inputs_of_every_real_dtype_still_work():
         np.array([0.5, 0.5], dtype=object), [[0, 0], [1, 1]], [1, 1], "spherical"
     )
     assert same == m
+
+
+ALPHA_BARS = st.one_of(
+    st.lists(st.sampled_from([1.0, 0.999, 0.5, 1e-3, 1e-300]), min_size=1, max_size=4),
+    anything((3,)),
+)
+SCHEDULES = st.sampled_from(
+    [
+        gmmfast.diffusion.cosine_schedule(4),
+        gmmfast.diffusion.linear_schedule(3, beta_end=0.5),
+        [0.9, 1e-300],
+    ]
+)
+METHODS = st.sampled_from(["ddpm", "ode"])
+
+
+@given(st.data())
+def test_diffusion_strip_and_unit_square(data):
+    arg = Call(data, ["model", "grid", "alpha_bars", "dims", "mapping", "gap"])
+    model = arg("model", st.sampled_from(MODELS[:5]), MODELS_ANY)
+    grid = arg("grid", grids(), GARBAGE)
+    alpha_bars = arg("alpha_bars", ALPHA_BARS, anything())
+    dims = arg("dims", valid_dims(model, 2), DIMS)
+    mapping = arg("mapping", st.sampled_from(["linear", "log", "piecewise"]), GARBAGE)
+    gap = arg("gap", st.integers(0, 3), SIZES)
+    outcome(
+        lambda: image.diffusion_strip(model, grid, alpha_bars, dims=dims, mapping=mapping, gap=gap)
+    )
+    outcome(lambda: image.unit_square(model, grid, dims))
+
+
+@given(st.data())
+def test_score_field(data):
+    arg = Call(data, ["model", "grid", "alpha_bar", "dims", "step"])
+    model = arg("model", st.sampled_from(MODELS[:5]), MODELS_ANY)
+    grid = arg("grid", grids(), GARBAGE)
+    alpha_bar = arg("alpha_bar", st.sampled_from([1.0, 0.5, 1e-300]), anything())
+    dims = arg("dims", valid_dims(model, 2), DIMS)
+    step = arg("step", st.integers(1, 50), SIZES)
+    outcome(lambda: image.score_field(model, grid, alpha_bar=alpha_bar, dims=dims, step=step))
+
+
+@given(st.data())
+def test_reverse_gif(data):
+    import io
+
+    arg = Call(data, ["model", "grid", "schedule", "n_samples", "method", "frames", "state"])
+    model = arg("model", st.sampled_from(MODELS[:5]), MODELS_ANY)
+    grid = arg("grid", grids(), GARBAGE)
+    schedule = arg("schedule", SCHEDULES, anything())
+    n_samples = arg("n_samples", st.sampled_from([1, 7, 50]), N_SAMPLES)
+    method = arg("method", METHODS, GARBAGE)
+    frames = arg("frames", st.integers(2, 3), SIZES)
+    random_state = arg("state", VALID_STATES, RANDOM_STATES)
+    outcome(
+        lambda: image.reverse_gif(
+            model,
+            grid,
+            io.BytesIO(),
+            schedule=schedule,
+            n_samples=n_samples,
+            method=method,
+            frames=frames,
+            random_state=random_state,
+        )
+    )

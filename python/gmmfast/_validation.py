@@ -321,3 +321,24 @@ def check_image_pair(a, b) -> tuple:
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             raise ValueError(f"{name} must be finite, got NaN or inf")
     return a, b
+
+
+def check_schedule(schedule, name: str = "schedule") -> np.ndarray:
+    """A diffusion schedule ᾱ_1, …, ᾱ_T as float64 of shape (T,): non-empty, every value in
+    (0, 1] (as :func:`check_alpha_bar`) and non-increasing (a step adds noise or none), as
+    :func:`gmmfast.diffusion.linear_schedule` and ``cosine_schedule`` return them.
+    ``ValueError`` otherwise (``TypeError`` for bools and non-numbers)."""
+    values = check_alpha_bar(schedule, name)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(
+            f"{name} must be a non-empty array of shape (n_steps,) of ᾱ_t, got an array of "
+            f"shape {values.shape}"
+        )
+    rising = np.nonzero(np.diff(values) > 0.0)[0]
+    if rising.size:
+        t = int(rising[0])
+        raise ValueError(
+            f"{name} must be non-increasing (ᾱ_1 ≥ ᾱ_2 ≥ … ≥ ᾱ_T), got ᾱ_{t + 1} = "
+            f"{values[t]!r} then ᾱ_{t + 2} = {values[t + 1]!r}"
+        )
+    return values

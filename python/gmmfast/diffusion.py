@@ -29,6 +29,7 @@ from ._validation import (
     check_n_samples,
     check_real,
     check_rtol,
+    check_schedule,
     empty,
     seed_from,
 )
@@ -179,24 +180,6 @@ def forward(X, alpha_bar, random_state=None) -> np.ndarray:
     return scale * data + spread * noise
 
 
-def _check_schedule(schedule) -> np.ndarray:
-    """ᾱ_1, …, ᾱ_T as float64: a non-empty 1-D array of values in (0, 1], non-increasing."""
-    alpha = check_alpha_bar(schedule, "schedule")
-    if alpha.ndim != 1 or alpha.size == 0:
-        raise ValueError(
-            f"schedule must be a non-empty array of shape (n_steps,) of ᾱ_t (as "
-            f"linear_schedule returns), got an array of shape {alpha.shape}"
-        )
-    rising = np.flatnonzero(np.diff(alpha) > 0.0)
-    if rising.size:
-        t = int(rising[0]) + 1
-        raise ValueError(
-            f"schedule must be non-increasing (ᾱ_1 ≥ … ≥ ᾱ_T), got ᾱ_{t} = {alpha[t - 1]!r} < "
-            f"ᾱ_{t + 1} = {alpha[t]!r}"
-        )
-    return alpha
-
-
 def _coefficients(alpha: np.ndarray, method: str) -> tuple:
     """(a, b, σ) of each step, in the order the steps run (t = T, …, 1): the update is
     x ← a·x + b·s_t(x) + σ·z.
@@ -274,7 +257,7 @@ def reverse_sample(
         ``path[-1]`` the samples. Memory: (n_steps + 1) times the samples.
     """
     mixture = as_mixture(model)
-    alpha = _check_schedule(schedule)
+    alpha = check_schedule(schedule)
     n = check_n_samples(n_samples)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")

@@ -12,9 +12,10 @@ The workflow, end to end::
     rgb = to_uint8_rgb(gmmfast.conditional_mean_grid(gm, grid))
 
 Reading images and fitting are here; the tone mappings (``linear``, ``log``, ``piecewise``,
-``colormap``, ``to_uint8_rgb``), contours (``contour_image``, ``contour_figure``) and
-``contact_sheet`` live in private modules and are re-exported here, so that the whole image
-workflow has one public namespace.
+``colormap``, ``to_uint8_rgb``), contours (``contour_image``, ``contour_figure``),
+``contact_sheet`` and the pictures of diffusion (``diffusion_strip``, ``score_field``,
+``reverse_gif``, ``unit_square``) live in private modules and are re-exported here, so that
+the whole image workflow has one public namespace.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import warnings
 
 import numpy as np
 
+from ._diffusion_pictures import diffusion_strip, reverse_gif, score_field, unit_square
 from ._plot import contact_sheet, contour_figure, figure_to_rgb
 from ._tone import (
     DEFAULT_KNOTS,
@@ -57,6 +59,7 @@ __all__ = [
     "contour_figure",
     "contour_image",
     "contour_levels",
+    "diffusion_strip",
     "figure_to_rgb",
     "fit",
     "grey",
@@ -65,7 +68,10 @@ __all__ = [
     "piecewise",
     "psnr",
     "relative_density",
+    "reverse_gif",
+    "score_field",
     "to_uint8_rgb",
+    "unit_square",
 ]
 
 # Variance of a uniform distribution over one unit: pixel coordinates and 8-bit colours are

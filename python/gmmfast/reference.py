@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ._canonical import Components
 from ._gaussian import (
     Regressions,
     covariance_factors,
@@ -33,10 +34,17 @@ from ._gaussian import (
     weighted_log_prob,
 )
 from ._grid import Grid, as_grid, pixel_cells
-from ._mixture import Mixture, conditional_parts
+from ._mixture import Mixture, canonical_form, conditional_parts
 from ._model import ModelLike, as_mixture, marginal_form, scoring_form
 from ._pairwise import pairwise_logsumexp
-from ._validation import check_given, check_image_dims, check_n_samples, check_points, seed_from
+from ._validation import (
+    check_given,
+    check_image_dims,
+    check_n_samples,
+    check_points,
+    check_schedule,
+    seed_from,
+)
 
 DEFAULT_CHUNK = 4096
 
@@ -53,8 +61,11 @@ __all__ = [
     "predict",
     "predict_proba",
     "responsibilities",
+    "reverse_sample",
     "sample",
     "sample_image",
+    "score",
+    "score_grid",
     "score_samples",
     "weighted_log_prob",
 ]
@@ -345,3 +356,125 @@ def em_step(
         covariances = diag if kind == "diag" else diag.mean(axis=1)
     new = Mixture(nk / nk.sum(), means, covariances, kind)
     return log_lik / w.sum(), new
+
+
+def _form_score(form: Components, X: np.ndarray) -> np.ndarray:
+    """∇ₓ log p at the rows of X (n, d) for the mixture in canonical form ``form``, (n, d).
+
+    ∇ log Σ_k exp l_k(x) = Σ_k r_k(x) g_k(x) with r the responsibilities and
+    g_k(x) = −Λ_k (x − μ_k) = −U_k (U_kᵀ (x − μ_k)) the score of component k (Λ_k = U_k U_kᵀ).
+    The responsibilities are those of :func:`ranking_log_prob`, so that far from every
+    component, where every term underflows, the nearest component's score is the answer (it
+    is the limit) and nothing is NaN. Components without responsibility are skipped rather
+    than multiplied by 0: their score may be ±inf there. Summed over k in order 0, 1, …
+    """
+    resp = responsibilities(ranking_log_prob(form, X))
+    out = np.zeros(X.shape)
+    for k in range(form.n_components):
+        live = resp[:, k] > 0.0
+        if not live.any():
+            continue
+        upper = np.triu(form.prec_chol[k])
+        with np.errstate(over="ignore"):  # a score beyond 1e308 is ±inf: it overflows truly
+            y = row_products(X[live] - form.means[k], upper)  # (x − μ) U, a row: (Uᵀ(x − μ))ᵀ
+            gradient = -row_products(y, upper.T)  # −(x − μ) U Uᵀ = −(Λ (x − μ))ᵀ
+        out[live] += resp[live, k : k + 1] * gradient
+    return out
+
+
+def score(model: ModelLike, X, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
+    """Reference of :func:`gmmfast.score`: ∇ₓ log p(x) at the rows of X, shape (n, d), in
+    the units of 1 / x (the gradient of :func:`score_samples`, for a
+    ``BayesianGaussianMixture`` too). Memory: ``chunk_size`` × K values."""
+    form = scoring_form(model)
+    X = check_points(X, form.n_features)
+    out = np.empty(X.shape)
+    for rows in _chunks(X.shape[0], chunk_size):
+        out[rows] = _form_score(form, X[rows])
+    return out
+
+
+def score_grid(
+    model: ModelLike, grid: Grid, dims=(0, 1), chunk_size: int = DEFAULT_CHUNK
+) -> np.ndarray:
+    """Reference of :func:`gmmfast.score_grid`: the score of the 2-D marginal over ``dims``
+    at every pixel centre, shape (height, width, 2), last axis (∂/∂x, ∂/∂y) in the order of
+    ``dims`` (x across, y down, as the grid lays them out)."""
+    grid = as_grid(grid)
+    form = marginal_form(model, dims, length=2)
+    out = np.empty((*grid.shape, 2))
+    for rows, pts in _grid_rows(grid, chunk_size):
+        out[rows] = _form_score(form, pts).reshape(-1, grid.width, 2)
+    return out
+
+
+REVERSE_METHODS = ("ddpm", "ode")
+
+
+def reverse_sample(
+    model: ModelLike,
+    schedule,
+    n_samples,
+    *,
+    method: str = "ddpm",
+    random_state=None,
+    return_path: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> np.ndarray | tuple:
+    """Reference of :func:`gmmfast.diffusion.reverse_sample`: samples of ``model`` made by
+    running the diffusion process backwards with the exact score of every noised mixture.
+
+    ``schedule`` holds ᾱ_1 ≥ … ≥ ᾱ_T (:func:`gmmfast.diffusion.linear_schedule`,
+    ``cosine_schedule``), ᾱ_0 = 1. The start x_T is drawn from ``model.diffuse(ᾱ_T)`` (and
+    shuffled); then for
+    t = T, …, 1, with s_t the score of ``model.diffuse(ᾱ_t)`` (built once per step):
+
+    * ``"ddpm"`` (ancestral sampling, Ho et al. 2020): x_{t−1} = (x_t + β_t s_t(x_t)) / √α_t
+      + σ_t z, α_t = ᾱ_t / ᾱ_{t−1}, β_t = 1 − α_t, σ_t² = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t)
+      (0 at the last step), z ~ N(0, I);
+    * ``"ode"``: the deterministic DDIM (η = 0) step of the probability-flow ODE,
+      x̂₀ = (x_t + (1 − ᾱ_t) s_t(x_t)) / √ᾱ_t, ε̂ = −√(1 − ᾱ_t) s_t(x_t),
+      x_{t−1} = √ᾱ_{t−1} x̂₀ + √(1 − ᾱ_{t−1}) ε̂.
+
+    Vectorised over the points (chunks of ``chunk_size`` rows, memory chunk × K), one NumPy
+    ``Generator`` seeded by ``seed_from(random_state)``: the start's draws first, its
+    shuffle, then one (n, d) block of normals per DDPM step. The same distribution as the
+    compiled kernel, not the same numbers.
+
+    Returns samples of shape (n_samples, d) float64, or with ``return_path=True``
+    ``(samples, path)``, path of shape (T + 1, n_samples, d): path[0] = x_T, path[-1] = the
+    samples. The plug-in mixture of a ``BayesianGaussianMixture`` (what ``sample`` draws).
+    """
+    mixture = as_mixture(model)
+    alpha_bars = check_schedule(schedule)
+    n = check_n_samples(n_samples)
+    if method not in REVERSE_METHODS:
+        raise ValueError(f"method must be one of {REVERSE_METHODS}, got {method!r}")
+    rng = np.random.default_rng(seed_from(random_state))
+    steps = alpha_bars.size
+    start, _ = sample(mixture.diffuse(float(alpha_bars[-1])), n, random_state=rng)
+    x = start[rng.permutation(n)]  # shuffled, as the kernel's: any slice samples the whole
+    path = np.empty((steps + 1, n, mixture.n_features)) if return_path else None
+    if path is not None:
+        path[0] = x
+    for index in range(steps - 1, -1, -1):
+        now = float(alpha_bars[index])
+        before = float(alpha_bars[index - 1]) if index > 0 else 1.0
+        form = canonical_form(mixture.diffuse(now))
+        s = np.empty_like(x)
+        for rows in _chunks(n, chunk_size):
+            s[rows] = _form_score(form, x[rows])
+        if method == "ddpm":
+            alpha = now / before
+            beta = 1.0 - alpha
+            x = (x + beta * s) / np.sqrt(alpha)
+            if index > 0 and beta > 0.0:  # a step of β = 0 (ᾱ_t = ᾱ_{t−1}) adds no noise
+                sigma = np.sqrt(beta * (1.0 - before) / (1.0 - now))
+                x += sigma * rng.standard_normal(x.shape)
+        else:
+            x0 = (x + (1.0 - now) * s) / np.sqrt(now)
+            eps = -np.sqrt(1.0 - now) * s
+            x = np.sqrt(before) * x0 + np.sqrt(1.0 - before) * eps
+        if path is not None:
+            path[steps - index] = x
+    return (x, path) if path is not None else x

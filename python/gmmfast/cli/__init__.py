@@ -4,6 +4,7 @@
     gmmfast fit IMAGE --mode bw|color -k N [...] -o MODEL.npz
     gmmfast render MODEL.npz --method density|contour|samples|mean|labels [...] -o OUT.png
     gmmfast render MODEL.npz --method density|labels|mean --zarr PATH [--chunks N]
+    gmmfast diffuse MODEL.npz [--steps N] -o STRIP.png [--gif REVERSE.gif] [...]
     gmmfast info MODEL.npz
     gmmfast compare A.npz B.npz [--samples N] [--seed S]
 
@@ -23,9 +24,9 @@ escaped.
 
 Layout: :mod:`.main` assembles the sub-commands; each command is a module with
 ``add_parser(commands)`` and ``run(args)`` (:mod:`.demo`, :mod:`.fit`, :mod:`.render`,
-:mod:`.info`, :mod:`.compare`); :mod:`.arguments` holds the argument types, :mod:`.files` the
-files in and out with their one-line errors, :mod:`.models` what a model file says about its
-picture, and :mod:`.messages` the errors and how they are printed.
+:mod:`.diffuse`, :mod:`.info`, :mod:`.compare`); :mod:`.arguments` holds the argument types,
+:mod:`.files` the files in and out with their one-line errors, :mod:`.models` what a model file
+says about its picture, and :mod:`.messages` the errors and how they are printed.
 """
 
 from .main import build_parser, main

@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
+from .._grid import Grid
 from .files import write_image
 from .messages import HELP_FORMAT, CommandError, ms
 from .models import model_mode, source_size
@@ -117,9 +120,58 @@ INTRODUCTIONS = {
 }
 
 
+DIFFUSION_FILE = "china_diffusion.png"
+# The strip's panels: as many as the contact sheet's columns, and gaps twice the sheet's
+# margin, so that at half size (320-pixel panels) they line up with the tiles above.
+DIFFUSION_PANELS, DIFFUSION_GAP = 5, 16
+
+
+def diffusion_strip(model) -> tuple:
+    """(the demo's strip of the forward process of ``model`` on its picture, what it shows,
+    the steps t of its panels):
+    :data:`DIFFUSION_PANELS` densities from the model to noise, as ``gmmfast diffuse``
+    chooses them on a cosine schedule of 100 steps."""
+    from ..image import diffusion_strip, unit_square
+    from .diffuse import panel_steps, schedule_of
+
+    size = source_size(model)
+    if size is None:  # pragma: no cover - the shipped models record their picture's size
+        raise CommandError("the demo model china-bw does not record its picture's size")
+    grid = Grid(*size)
+    schedule = schedule_of("cosine", 100)
+    steps = panel_steps(schedule, DIFFUSION_PANELS)
+    alpha_bars = np.concatenate([[1.0], schedule])[steps]
+    unit_model, unit_grid = unit_square(model, grid)
+    strip = diffusion_strip(unit_model, unit_grid, alpha_bars, gap=DIFFUSION_GAP)
+    shown = ", ".join(f"{a:.3g}" for a in alpha_bars)
+    return strip, f"densities of the forward process at ᾱ = {shown} (exact)", steps
+
+
+def below(sheet: np.ndarray, picture: np.ndarray, label: str) -> np.ndarray:
+    """``sheet`` (a :func:`contact_sheet`) with ``picture`` resized to its full width (inside
+    the margins) and a label under it added at the bottom, in the sheet's layout."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    margin, text_height = 8, 18  # contact_sheet's
+    width = sheet.shape[1] - 2 * margin
+    image = Image.fromarray(picture).convert("RGB")
+    height = max(1, round(image.height * width / image.width))
+    lanczos = getattr(Image, "Resampling", Image).LANCZOS
+    image = image.resize((width, height), lanczos)
+    out = Image.new(
+        "RGB", (sheet.shape[1], sheet.shape[0] + height + text_height + margin), "white"
+    )
+    out.paste(Image.fromarray(sheet), (0, 0))
+    top = sheet.shape[0]
+    out.paste(image, (margin, top))
+    ImageDraw.Draw(out).text(
+        (margin, top + height + 3), label, fill=(0, 0, 0), font=ImageFont.load_default()
+    )
+    return np.asarray(out)
+
+
 def run(args) -> None:
     from .. import datasets
-    from .._grid import Grid
     from ..image import contact_sheet
 
     out = Path(args.out)
@@ -159,10 +211,21 @@ def run(args) -> None:
         print(f"  {ms(elapsed):>8}  {out / tile.filename}  {what}", flush=True)
 
     start = time.perf_counter()
+    strip, what, steps = diffusion_strip(models["china-bw"])
+    write_image(strip, out / DIFFUSION_FILE)
+    print(f"  {ms(time.perf_counter() - start):>8}  {out / DIFFUSION_FILE}  {what}", flush=True)
+
+    start = time.perf_counter()
     sheet = contact_sheet([p for p, _ in done], [label for _, label in done], columns=5)
+    # Pillow's default font has no ᾱ: the label names the steps instead.
+    label = (
+        "china dissolving into noise: exact densities of a diffusion's forward process at "
+        f"t = {', '.join(map(str, steps))} of 100 (cosine schedule)"
+    )
+    sheet = below(sheet, strip, label)
     write_image(sheet, out / "contact_sheet.png")
     print(f"  {ms(time.perf_counter() - start):>8}  {out / 'contact_sheet.png'}  contact sheet")
-    print(f"done in {time.perf_counter() - begin:.1f} s: {len(done) + 1} files in {out}/")
+    print(f"done in {time.perf_counter() - begin:.1f} s: {len(done) + 2} files in {out}/")
 
 
 def add_parser(commands) -> None:
@@ -177,7 +240,8 @@ def add_parser(commands) -> None:
             "fitted on them that ship inside gmmfast. Writes the training images, density\n"
             "images (linear and piecewise mappings), a contour plot (matplotlib's if it is\n"
             "installed, else a raster one), sample images, the conditional-mean colour image,\n"
-            "the components' labels and contact_sheet.png with all of them side by side, and\n"
+            "the components' labels, the drawing dissolving into noise (the exact densities of\n"
+            "a diffusion's forward process) and contact_sheet.png with all of them, and\n"
             "prints how long each render took. A few seconds on two cores."
         ),
         epilog="examples:\n  gmmfast demo\n  gmmfast demo --out /tmp/demo --refit",

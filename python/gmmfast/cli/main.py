@@ -7,6 +7,7 @@ import sys
 
 from .compare import add_parser as add_compare
 from .demo import add_parser as add_demo
+from .diffuse import add_parser as add_diffuse
 from .fit import add_parser as add_fit
 from .info import add_parser as add_info
 from .messages import HELP_FORMAT, CommandError, Parser, one_line
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  gmmfast demo            # renders of the shipped models, no files needed\n"
             "  gmmfast fit photo.jpg --mode color -k 200 -o photo.npz\n"
             "  gmmfast render photo.npz --method mean -o mean.png\n"
+            "  gmmfast diffuse photo.npz --steps 8 -o strip.png --gif reverse.gif\n"
             "  gmmfast info photo.npz\n"
             "  gmmfast compare photo_k500.npz photo_k1000.npz\n\n"
             "'gmmfast COMMAND --help' describes each command."
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gmmfast {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    for add_command in (add_demo, add_fit, add_render, add_info, add_compare):
+    for add_command in (add_demo, add_fit, add_render, add_diffuse, add_info, add_compare):
         add_command(commands)
     return parser
 
