@@ -106,7 +106,7 @@ impl PointReducer<f64> for PointLogDensity {
     fn width(&self) -> usize {
         1
     }
-    #[inline]
+    #[inline(always)]
     fn group(&self, _: &mut (), group: &Group, slots: &mut Slots<f64>) {
         let (max, arg) = (&group.max, &group.arg);
         let mut sum = [1.0; POINT_LANES];
@@ -190,6 +190,7 @@ impl PointReducer<f64> for PointResponsibilities {
     fn width(&self) -> usize {
         self.n_components
     }
+    #[inline]
     fn group(&self, (l, w): &mut Self::State, group: &Group, slots: &mut Slots<f64>) {
         for p in 0..group.len {
             if group.max[p] > f64::NEG_INFINITY {

@@ -170,6 +170,7 @@ impl PointReducer<f64> for EStep<'_> {
         0
     }
 
+    #[inline]
     fn group(&self, state: &mut EState, group: &Group, _: &mut Slots<f64>) {
         let mut l = std::mem::take(&mut state.l);
         for p in 0..group.len {
