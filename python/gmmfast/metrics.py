@@ -449,11 +449,20 @@ def cross_entropy(
     """
     method = _common(method, ("mc", "grid"), grid, n_samples)
     p_m, q_m = _pair(p, q, dims)
+    return _cross_entropy(p_m, q_m, method, n_samples, random_state, grid, "cross_entropy")
+
+
+def _cross_entropy(
+    p_m: Mixture, q_m: Mixture, method: str, n_samples, random_state, grid, kind: str
+) -> Estimate:
+    """H(p, q) of resolved mixtures (``kind`` 'entropy' when q is p): the closed form for
+    single Gaussians, the grid, or Monte Carlo with the control variate of
+    :func:`cross_entropy`."""
     if _single(p_m, q_m):
         value = 0.5 * p_m.n_features * (LOG_2PI + 1.0) + 0.5 * _log_det(p_m)
         return Estimate(value + _gaussian_kl(p_m, q_m), 0.0, 0, "closed-form")
     if method == "grid":
-        value, bound = grid_divergence("cross_entropy", (p_m, q_m), grid)
+        value, bound = grid_divergence(kind, (p_m, q_m), grid)
         return Estimate(value, bound, 0, "grid")
     score_q = _scores(q_m)
     offset = _control_offset(p_m)
@@ -485,22 +494,7 @@ def entropy(
     """
     method = _common(method, ("mc", "grid"), grid, n_samples)
     p_m = _resolve(p, dims)
-    if _single(p_m):
-        value = 0.5 * p_m.n_features * (LOG_2PI + 1.0) + 0.5 * _log_det(p_m)
-        return Estimate(value, 0.0, 0, "closed-form")
-    if method == "grid":
-        value, bound = grid_divergence("entropy", (p_m, p_m), grid)
-        return Estimate(value, bound, 0, "grid")
-    score_p = _scores(p_m)
-    offset = _control_offset(p_m)
-    result = _sample_from(
-        p_m,
-        n_samples,
-        random_state,
-        lambda X, labels: _own_component_log_term(p_m, X, labels) - score_p(X),
-        "mc-stratified-cv",
-    )
-    return result._replace(value=result.value + offset)
+    return _cross_entropy(p_m, p_m, method, n_samples, random_state, grid, "entropy")
 
 
 def mutual_information(
