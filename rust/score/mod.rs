@@ -105,24 +105,36 @@ impl<const D: usize> Lanes<D> {
                 delta[i][p] = xs[i][p] - mu[i];
             }
         }
+        // The lanes are the innermost loops (whole vectors, no partial stores); per lane the
+        // operations are those of `gradient`, in its order.
         let mut y = [[0.0; LANES]; D];
         for j in 0..D {
+            let u0j = u[j];
             for p in 0..LANES {
-                let mut s = delta[0][p] * u[j];
-                for i in 1..=j {
-                    s += delta[i][p] * u[i * D + j];
+                y[j][p] = delta[0][p] * u0j;
+            }
+            for i in 1..=j {
+                let uij = u[i * D + j];
+                for p in 0..LANES {
+                    y[j][p] += delta[i][p] * uij;
                 }
-                y[j][p] = s;
             }
         }
         for i in 0..D {
+            let mut g = [0.0; LANES];
+            let uii = u[i * D + i];
             for p in 0..LANES {
-                let mut s = u[i * D + i] * y[i][p];
-                for j in i + 1..D {
-                    s += u[i * D + j] * y[j][p];
+                g[p] = uii * y[i][p];
+            }
+            for j in i + 1..D {
+                let uij = u[i * D + j];
+                for p in 0..LANES {
+                    g[p] += uij * y[j][p];
                 }
+            }
+            for p in 0..LANES {
                 // A culled term's gradient may overflow: select, never multiply it by 0.
-                self.acc[i][p] += if w[p] > 0.0 { w[p] * s } else { 0.0 };
+                self.acc[i][p] += if w[p] > 0.0 { w[p] * g[p] } else { 0.0 };
             }
         }
     }
