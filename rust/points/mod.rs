@@ -1,0 +1,448 @@
+//! The point driver: evaluates, at arbitrary points, only the components that can matter there,
+//! several points at once, and hands their log-densities to a per-point reduction. It is the
+//! counterpart for points of the grid driver ([`crate::evaluate::for_each_pixel`]) and serves
+//! every point kernel: log-density, labels, responsibilities, conditional means.
+//!
+//! # Blocks: a kd-tree of the call's points
+//!
+//! Each node of the tree splits its points at the median of one feature, down to leaves of at
+//! most [`LEAF`] points. The feature is the one along which the node's bounding box is widest
+//! *in the mixture's own units*: its width times the median, over components, of the norm of
+//! row i of U_k — exactly how much the box's extent along feature i loosens the bounds below.
+//! A kd-tree rather than a space-filling curve because it works in any number of features,
+//! adapts to clustered data (a photo's (x, y, r, g, b) pixels fill a thin sheet of the 5-D
+//! space, which a curve over the leading features would cut into long thin blocks), and gives
+//! every leaf a tight box in every feature; splitting at a multiple of the vector width keeps
+//! the lanes full.
+//!
+//! # Bounds over a box
+//!
+//! For component k and a box with centre c and half-widths h, let y = (x − μ_k)ᵀ U_k, so that
+//! l_k(x) = c_k − ½ ‖y‖². Two bounds on ‖y‖² over the box hold, and the tighter of each is
+//! kept:
+//!
+//! * as a whole: with z = ‖(c − μ_k)ᵀ U_k‖ and ρ = Σ_i h_i ‖U_k[i, :]‖, ‖y‖ is within ρ of z
+//!   (the triangle inequality, one feature at a time): ‖y‖² ∈ [(z − ρ)₊², (z + ρ)²];
+//! * per coordinate: y_j is linear in x, so within r_j = Σ_i h_i |U_k[i, j]| of its value
+//!   y_j(c) at the centre: ‖y‖² ∈ [Σ_j (|y_j(c)| − r_j)₊², Σ_j (|y_j(c)| + r_j)²].
+//!
+//! ```text
+//! lo_k = c_k − ½ max ‖y‖²  ≤  l_k(x)  ≤  hi_k = c_k − ½ min ‖y‖²
+//! ```
+//!
+//! widened by far more than their rounding error (relative to the size of the terms of the
+//! quadratic). These feed the rules of [`crate::cull`]: the exact rule at every level, the rtol
+//! rule only at the leaves (so its budget is spent once). Candidates are refined down the tree:
+//! a node selects among its parent's candidates, every second level and at the leaves.
+//!
+//! # Determinism
+//!
+//! A point's log-densities are computed with the operations of
+//! [`Components::log_probs`], in the same order, whatever lane or block it lands in, and the
+//! reductions skip exactly the terms that the exact rule may remove. So at rtol = 0 a point's
+//! result is bitwise that of evaluating every component: independent of the other points in
+//! the call, their order, the tree, the number of threads and the CPU's vector width. With
+//! rtol > 0 a leaf's candidates depend on its box, so on its neighbours: results satisfy the
+//! certified bound, and are reproducible for the same points in the same order.
+//!
+//! Memory: the tree is a permutation of the rows (n indices); each leaf's candidates and
+//! values take O(K) per thread.
+//!
+//! # Rooms
+//!
+//! * this file: the tree (splits, refinement, the parallel walk) and the reducers' interface;
+//! * [`bounds`]: the bounds over a box, eight components at a time;
+//! * [`evaluate`]: a leaf's candidates evaluated at its points, eight at a time, and reduced.
+
+// Loops over the lanes of a group index several arrays by the same lane: clearer than zips.
+#![allow(clippy::needless_range_loop)]
+
+use std::marker::PhantomData;
+
+use crate::cull::Culling;
+use crate::error::{check_len, KernelError};
+use crate::interrupt::Stop;
+use crate::mixture::Components;
+use crate::specialise::{fixed, specialise};
+
+mod bounds;
+mod evaluate;
+#[cfg(test)]
+mod tests;
+
+use bounds::Geometry;
+
+/// Points evaluated together (two AVX2 vectors of f64).
+pub const LANES: usize = 8;
+/// Most points in a leaf of the tree.
+pub const LEAF: usize = 32;
+/// Nodes with fewer points are processed by one thread, with one scratch space.
+const SEQUENTIAL: usize = 2048;
+/// A node re-selects its candidates when the last selection above it was made for at least
+/// this many times its number of points (every second level of the tree), and at the leaves.
+const REFINE: usize = 4;
+/// Leaves with fewer points evaluate their parent's candidates as they are: bounding each
+/// candidate costs about as much as evaluating it at one point.
+const MIN_CULL: usize = 4;
+
+/// Up to [`LANES`] points of a leaf, with their candidates' log-densities.
+pub struct Group<'a> {
+    /// `l[c * LANES + p]`: candidate c's log-density at lane p.
+    pub l: &'a [f64],
+    /// Component numbers of the candidates, increasing.
+    pub cands: &'a [usize],
+    /// Number of real points; lanes `len..LANES` repeat the last one.
+    pub len: usize,
+    /// Per lane, the largest log-density and the first candidate position (into `cands`)
+    /// that reaches it. NaN never wins; −∞ means the lane is left to [`PointReducer::point`].
+    pub max: [f64; LANES],
+    pub arg: [usize; LANES],
+    rows: [usize; LANES],
+    x: &'a [f64],
+    d: usize,
+}
+
+impl Group<'_> {
+    /// The coordinates of lane `p`'s point.
+    #[inline]
+    pub fn point(&self, p: usize) -> &[f64] {
+        &self.x[self.rows[p] * self.d..(self.rows[p] + 1) * self.d]
+    }
+
+    /// The caller's row number of lane `p`'s point.
+    #[inline]
+    pub fn row(&self, p: usize) -> usize {
+        self.rows[p]
+    }
+
+    /// Lane `p`'s log-densities, one per candidate, into `out`.
+    #[inline]
+    pub fn values(&self, p: usize, out: &mut Vec<f64>) {
+        out.clear();
+        out.extend(self.l.chunks_exact(LANES).map(|lanes| lanes[p]));
+    }
+}
+
+/// Output rows of the points of one leaf: `width` values of `out` (and of `extra`, a second
+/// output of the same layout, when it is not empty) per point, at the caller's row.
+pub struct Slots<'a, T> {
+    out: *mut T,
+    extra: *mut T,
+    has_extra: bool,
+    width: usize,
+    rows: [usize; LANES],
+    len: usize,
+    _borrow: PhantomData<&'a mut [T]>,
+}
+
+impl<T> Slots<'_, T> {
+    /// The output row, and the second output's row (empty when there is none), of lane `p`.
+    #[inline]
+    pub fn get(&mut self, p: usize) -> (&mut [T], &mut [T]) {
+        assert!(p < self.len, "lane {p} of a group of {}", self.len);
+        let at = self.rows[p] * self.width;
+        // SAFETY: the driver made `out` (and `extra`, when present) valid for n · width values
+        // and gives every row to exactly one lane of one group (the rows of a call are a
+        // permutation, split into disjoint leaves); `&mut self` lends one lane's rows at a time.
+        unsafe {
+            let out = std::slice::from_raw_parts_mut(self.out.add(at), self.width);
+            let extra = if self.has_extra {
+                std::slice::from_raw_parts_mut(self.extra.add(at), self.width)
+            } else {
+                &mut []
+            };
+            (out, extra)
+        }
+    }
+}
+
+/// What a point kernel does with the log-densities of its candidates.
+pub trait PointReducer<T>: Sync {
+    /// Scratch space, made once per thread's share of the tree (and the sums of an
+    /// accumulating reducer).
+    type State: Send;
+    fn state(&self) -> Self::State;
+    /// Output values per point.
+    fn width(&self) -> usize;
+    /// Writes the results of the group's lanes `p < group.len` whose `max` is above −∞.
+    fn group(&self, state: &mut Self::State, group: &Group, slots: &mut Slots<T>);
+    /// Writes the results of the point `x` (the caller's row `row`) from the values `l` of
+    /// *every* component (`l[k]` is component k's): the cold path where no candidate is above
+    /// −∞, where `l` holds [`Components::nearest_log_probs`] (the nearest components'
+    /// constants, −∞ elsewhere).
+    fn point(
+        &self,
+        state: &mut Self::State,
+        l: &[f64],
+        x: &[f64],
+        row: usize,
+        out: &mut [T],
+        extra: &mut [T],
+    );
+    /// Adds what `other` accumulated to `state`, for reductions over points (an E-step's
+    /// sums): [`accumulate`] merges the states of the tree's subtrees in a fixed order.
+    fn merge(&self, _state: &mut Self::State, _other: Self::State) {}
+}
+
+/// Raw output pointers, shared by the threads (each writes only its own rows).
+struct Shared<T>(*mut T, *mut T, bool);
+
+// SAFETY: see `Slots::get`: the threads write disjoint rows.
+unsafe impl<T: Send> Sync for Shared<T> {}
+unsafe impl<T: Send> Send for Shared<T> {}
+
+/// Runs `reducer` at every row of `x` (n × d, row-major): `out` holds `reducer.width()` values
+/// per row, `extra` the same layout or nothing. `culling` is the rule at the leaves (its
+/// threshold also serves, with rtol 0, at the inner nodes): see the module documentation.
+///
+/// Once `stop` is requested the remaining nodes are skipped and the result is
+/// [`KernelError::Interrupted`].
+pub fn for_each_point<T, R>(
+    mixture: &Components,
+    x: &[f64],
+    culling: &Culling,
+    out: &mut [T],
+    extra: &mut [T],
+    reducer: &R,
+    stop: &Stop,
+) -> Result<(), KernelError>
+where
+    T: Send,
+    R: PointReducer<T>,
+{
+    accumulate(mixture, x, culling, out, extra, reducer, stop).map(|_| ())
+}
+
+/// [`for_each_point`], returning the reducer's state accumulated over every point: the
+/// states of the tree's subtrees (each made by `reducer.state()` and filled in the tree's
+/// order) merged pairwise in the tree's order, so that sums come out bitwise the same for
+/// any number of threads. `None` when there are no points.
+pub fn accumulate<T, R>(
+    mixture: &Components,
+    x: &[f64],
+    culling: &Culling,
+    out: &mut [T],
+    extra: &mut [T],
+    reducer: &R,
+    stop: &Stop,
+) -> Result<Option<R::State>, KernelError>
+where
+    T: Send,
+    R: PointReducer<T>,
+{
+    let d = mixture.n_features();
+    if x.len() % d != 0 {
+        return Err(KernelError::Shape(format!(
+            "X has {} values, not a whole number of rows of {d} features",
+            x.len()
+        )));
+    }
+    let n = x.len() / d;
+    let width = reducer.width();
+    check_len("output", out.len(), n * width)?;
+    if !extra.is_empty() {
+        check_len("second output", extra.len(), out.len())?;
+    }
+    if n == 0 {
+        return Ok(None);
+    }
+    let driver = Driver {
+        mixture,
+        x,
+        d,
+        geometry: Geometry::new(mixture),
+        leaf: *culling,
+        inner: Culling {
+            rtol: 0.0,
+            ..*culling
+        },
+        reducer,
+        out: Shared(out.as_mut_ptr(), extra.as_mut_ptr(), !extra.is_empty()),
+        width,
+        avx2: has_avx2(),
+        stop,
+        _t: PhantomData,
+    };
+    let mut rows: Vec<usize> = (0..n).collect();
+    let everything: Vec<usize> = (0..mixture.n_components()).collect();
+    let state = driver.parallel(&mut rows, &everything, usize::MAX);
+    stop.check()?;
+    Ok(Some(state))
+}
+
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// One thread's scratch space for a subtree.
+struct Scratch<S> {
+    /// A group's coordinates, lane-major: `xs[i * LANES + p]`.
+    xs: Vec<f64>,
+    /// A group's candidates' log-densities, lane-major.
+    l: Vec<f64>,
+    /// The quadratic's partial sums for d > 8 (below, they live on the stack).
+    y: Vec<[f64; LANES]>,
+    /// Every component's values at one point (the cold path).
+    full: Vec<f64>,
+    full_y: Vec<f64>,
+    state: S,
+}
+
+struct Driver<'a, T, R> {
+    mixture: &'a Components,
+    x: &'a [f64],
+    d: usize,
+    geometry: Geometry,
+    leaf: Culling,
+    inner: Culling,
+    reducer: &'a R,
+    out: Shared<T>,
+    width: usize,
+    avx2: bool,
+    stop: &'a Stop,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
+    /// The candidates of a node of `n` points among `cands`, selected for a node of
+    /// `selected_for` points, and the size they are now selected for.
+    fn refine<'c>(
+        &self,
+        rows: &[usize],
+        bbox: &(Vec<f64>, Vec<f64>),
+        cands: &'c [usize],
+        selected_for: usize,
+    ) -> (std::borrow::Cow<'c, [usize]>, usize) {
+        let n = rows.len();
+        let is_leaf = n <= LEAF;
+        let refine = if is_leaf {
+            n >= MIN_CULL
+        } else {
+            n * REFINE <= selected_for
+        };
+        if !refine {
+            return (cands.into(), selected_for);
+        }
+        let culling = if is_leaf { &self.leaf } else { &self.inner };
+        (self.select(&bbox.0, &bbox.1, cands, culling).into(), n)
+    }
+
+    /// Splits the points `rows` of an inner node in two halves (by the position of the
+    /// median along the feature where its box loosens the bounds most, rounded up to a whole
+    /// number of groups), in place.
+    fn split<'r>(
+        &self,
+        rows: &'r mut [usize],
+        (lo, hi): &(Vec<f64>, Vec<f64>),
+    ) -> (&'r mut [usize], &'r mut [usize]) {
+        let dim = self.split_dim(lo, hi);
+        let mid = (rows.len() / 2).div_ceil(LANES) * LANES;
+        let (x, d) = (self.x, self.d);
+        rows.select_nth_unstable_by(mid, |&a, &b| x[a * d + dim].total_cmp(&x[b * d + dim]));
+        rows.split_at_mut(mid)
+    }
+
+    /// Processes a node of at least [`SEQUENTIAL`] points: its halves in parallel, each
+    /// returning its subtree's state, merged left then right. Below, one thread and one
+    /// scratch space do the whole subtree.
+    fn parallel(&self, rows: &mut [usize], cands: &[usize], selected_for: usize) -> R::State {
+        let mut scratch = self.scratch();
+        if rows.len() < SEQUENTIAL {
+            self.sequential(rows, cands, selected_for, &mut scratch);
+            return scratch.state;
+        }
+        if self.stop.requested() {
+            return scratch.state;
+        }
+        let bbox = self.bounding_box(rows);
+        let (cands, selected_for) = self.refine(rows, &bbox, cands, selected_for);
+        let (left, right) = self.split(rows, &bbox);
+        let (mut a, b) = rayon::join(
+            || self.parallel(left, &cands, selected_for),
+            || self.parallel(right, &cands, selected_for),
+        );
+        self.reducer.merge(&mut a, b);
+        a
+    }
+
+    /// Processes the node `rows` and its subtree on this thread.
+    fn sequential(
+        &self,
+        rows: &mut [usize],
+        cands: &[usize],
+        selected_for: usize,
+        scratch: &mut Scratch<R::State>,
+    ) {
+        if self.stop.requested() {
+            return;
+        }
+        let bbox = self.bounding_box(rows);
+        let (cands, selected_for) = self.refine(rows, &bbox, cands, selected_for);
+        if rows.len() <= LEAF {
+            self.evaluate_leaf(rows, &cands, scratch);
+            return;
+        }
+        let (left, right) = self.split(rows, &bbox);
+        self.sequential(left, &cands, selected_for, scratch);
+        self.sequential(right, &cands, selected_for, scratch);
+    }
+
+    fn scratch(&self) -> Scratch<R::State> {
+        Scratch {
+            xs: vec![0.0; self.d * LANES],
+            l: Vec::new(),
+            y: vec![[0.0; LANES]; self.d],
+            full: vec![0.0; self.mixture.n_components()],
+            full_y: vec![0.0; self.d],
+            state: self.reducer.state(),
+        }
+    }
+
+    /// The smallest box holding the points `rows`: its lower and upper corners.
+    fn bounding_box(&self, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
+        specialise!(self.d, D => self.bounding_box_fixed::<D>(rows))
+    }
+
+    #[inline(always)]
+    fn bounding_box_fixed<const D: usize>(&self, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
+        let d = fixed::<D>(self.d);
+        let first = &self.x[rows[0] * d..(rows[0] + 1) * d];
+        let (mut lo, mut hi) = (first.to_vec(), first.to_vec());
+        let (lo_d, hi_d) = (&mut lo[..d], &mut hi[..d]);
+        for &r in &rows[1..] {
+            let point = &self.x[r * d..(r + 1) * d];
+            for i in 0..d {
+                lo_d[i] = if point[i] < lo_d[i] {
+                    point[i]
+                } else {
+                    lo_d[i]
+                };
+                hi_d[i] = if point[i] > hi_d[i] {
+                    point[i]
+                } else {
+                    hi_d[i]
+                };
+            }
+        }
+        (lo, hi)
+    }
+
+    /// The feature along which the box loosens the bounds most (the first such).
+    fn split_dim(&self, lo: &[f64], hi: &[f64]) -> usize {
+        let mut best = (0, f64::NEG_INFINITY);
+        for i in 0..self.d {
+            let spread = (hi[i] - lo[i]) * self.geometry.weight[i];
+            if spread > best.1 {
+                best = (i, spread);
+            }
+        }
+        best.0
+    }
+}
