@@ -209,6 +209,22 @@ def test_reverse_sample_with_many_steps_reproduces_the_model(method):
         assert stats.ks_2samp(x @ v, y @ v).pvalue > 1e-3, v
 
 
+def test_the_last_ddpm_step_samples_the_exact_posterior():
+    """DDPM's last step draws from q(x₀ | x₁): with one step the process is an exact sampler
+    of the model, whatever the noise level; its Gaussian approximation would not be."""
+    n = 20_000
+    y = gmmfast.sample(TWO_D, n, random_state=21)[0]
+    for alpha_bar in (0.9, 0.05):
+        x = diffusion.reverse_sample(TWO_D, [alpha_bar], n, random_state=22)
+        counts = np.stack([np.bincount(gmmfast.predict(TWO_D, s), minlength=3) for s in (x, y)])
+        assert stats.chi2_contingency(counts).pvalue > 1e-3, (alpha_bar, counts)
+        for v in ([1, 0], [0, 1], [1, -1]):
+            assert stats.ks_2samp(x @ v, y @ v).pvalue > 1e-3, (alpha_bar, v)
+    # No noise at the first level: the step is the identity.
+    x, path = diffusion.reverse_sample(TWO_D, [1.0], 50, random_state=1, return_path=True)
+    np.testing.assert_array_equal(path[0], path[1])
+
+
 def test_reverse_sample_is_the_same_for_any_thread_count():
     from _subprocess import run_with_threads
 

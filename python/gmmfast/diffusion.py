@@ -19,7 +19,9 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._mixture import canonical_form
+from ._density import predict_proba
+from ._gaussian import full_covariances
+from ._mixture import Mixture, canonical_form
 from ._model import ModelLike, as_mixture
 from ._sampling import sample
 from ._validation import (
@@ -238,7 +240,11 @@ def reverse_sample(
     n_samples : int >= 1
     method : {"ddpm", "ode"}, default="ddpm"
         "ddpm": ancestral sampling (Ho et al. 2020) with the posterior variance
-        σ_t² = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t) (0 at the last step). "ode": the deterministic
+        σ_t² = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t); its last step (ᾱ_1 → the data), where DDPM
+        would return a posterior mean of its Gaussian approximation and blur everything finer
+        than the first noise level, draws x₀ from the exact posterior q(x₀ | x₁) instead (a
+        mixture too: the model is one). With a single step that is an exact sample of the
+        model. "ode": the deterministic
         DDIM update (η = 0), a first-order solver of the probability-flow ODE; the only
         randomness is then the start.
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
@@ -268,8 +274,70 @@ def reverse_sample(
     # slice of the result is a sample of the whole model.
     start, _ = sample(mixture.diffuse(float(alpha[-1])), n, random_state=seed)
     x = np.ascontiguousarray(start[np.random.default_rng(seed).permutation(n)])
-    steps = [canonical_form(mixture.diffuse(float(ab))).components() for ab in alpha[::-1]]
-    a, b, sigma = _coefficients(alpha, method)
+    # DDPM's last step is drawn from the exact posterior (below), not by the kernel.
+    kernel_steps = alpha.size - 1 if method == "ddpm" else alpha.size
+    steps = [
+        canonical_form(mixture.diffuse(float(ab))).components() for ab in alpha[::-1][:kernel_steps]
+    ]
+    a, b, sigma = (c[:kernel_steps].copy() for c in _coefficients(alpha, method))
     path = empty((alpha.size + 1, n, mixture.n_features)) if return_path else None
-    _core.reverse_process(steps, a, b, sigma, x, seed, path, rtol)
+    kernel_path = None if path is None else path[: kernel_steps + 1]
+    if path is not None:
+        path[0] = x  # the kernel writes it too, unless it has no step to run
+    _core.reverse_process(steps, a, b, sigma, x, seed, kernel_path, rtol)
+    if method == "ddpm":
+        x = _posterior_sample(mixture, float(alpha[0]), x, seed)
+        if path is not None:
+            path[-1] = x
     return (x, path) if return_path else x
+
+
+#: Points per block of the posterior draw of :func:`_posterior_sample`: its (block, K)
+#: responsibilities stay a few MiB.
+POSTERIOR_BLOCK_ELEMENTS = 1 << 20
+
+
+def _posterior_sample(mixture: Mixture, alpha_bar: float, x: np.ndarray, seed: int) -> np.ndarray:
+    """x₀ drawn from the exact posterior q(x₀ | x₁ = x) of the mixture, x₁ = √ᾱ x₀ + √(1 − ᾱ) ε.
+
+    With y = x / √ᾱ = x₀ + √τ ε (τ = (1 − ᾱ)/ᾱ), the posterior is a mixture again: component
+    k with probability r_k(x), the responsibility of k in ``mixture.diffuse(ᾱ)`` at x, and
+    then the Gaussian N(μ_k + G_k (y − μ_k), τ G_k) with G_k = Σ_k (Σ_k + τ I)⁻¹ (the
+    conditioning of N(μ_k, Σ_k) on a noisy observation; τ G_k = Σ_k − G_k Σ_k without the
+    cancellation). DDPM's own last step would return a posterior mean of the Gaussian
+    approximation, which blurs everything finer than the first noise level.
+
+    Draws from ``numpy.random.default_rng((seed, 1))``: a uniform and d normals per point, in
+    blocks, in order (the same for any number of threads).
+    """
+    if alpha_bar >= 1.0:
+        return x  # no noise at the first level: the step is the identity
+    tau = (1.0 - alpha_bar) / alpha_bar
+    k, d = mixture.n_components, mixture.n_features
+    covs = full_covariances(mixture.covariances, mixture.covariance_type, k, d)
+    # G_k = Σ_k (Σ_k + τI)⁻¹ = ((Σ_k + τI)⁻¹ Σ_k)ᵀ (both symmetric).
+    gain = np.linalg.solve(covs + tau * np.eye(d), covs).transpose(0, 2, 1)
+    post = tau * gain
+    post = 0.5 * (post + post.transpose(0, 2, 1))
+    factor = np.linalg.cholesky(post)
+    noised = mixture.diffuse(alpha_bar)
+    rng = np.random.default_rng((seed, 1))
+    out = empty(x.shape)
+    block = max(1, POSTERIOR_BLOCK_ELEMENTS // k)
+    y = x / math.sqrt(alpha_bar)
+    for start in range(0, x.shape[0], block):
+        rows = slice(start, start + block)
+        r = predict_proba(noised, x[rows])
+        u = rng.random((r.shape[0],))
+        chosen = np.minimum(
+            (np.cumsum(r, axis=1) < u[:, np.newaxis] * r.sum(axis=1, keepdims=True)).sum(axis=1),
+            k - 1,
+        )
+        z = rng.standard_normal((r.shape[0], d))
+        offset = y[rows] - mixture.means[chosen]
+        out[rows] = (
+            mixture.means[chosen]
+            + np.einsum("nij,nj->ni", gain[chosen], offset)
+            + np.einsum("nij,nj->ni", factor[chosen], z)
+        )
+    return out

@@ -26,6 +26,7 @@ from ._canonical import Components
 from ._gaussian import (
     Regressions,
     covariance_factors,
+    full_covariances,
     log_sum_exp,
     peak,
     ranking_log_prob,
@@ -411,6 +412,33 @@ def score_grid(
 REVERSE_METHODS = ("ddpm", "ode")
 
 
+def _posterior_draw(mixture: Mixture, alpha_bar: float, x, rng, chunk_size: int) -> np.ndarray:
+    """x₀ ~ q(x₀ | x₁ = x) for x₁ = √ᾱ x₀ + √(1 − ᾱ) ε: pick component k with its
+    responsibility in ``mixture.diffuse(ᾱ)`` at x, then draw from N(μ_k, Σ_k) conditioned on the
+    noisy observation y = x / √ᾱ = x₀ + √τ ε, τ = (1 − ᾱ)/ᾱ: mean μ_k + Σ_k (Σ_k + τI)⁻¹ (y − μ_k),
+    covariance Σ_k − Σ_k (Σ_k + τI)⁻¹ Σ_k. Component by component."""
+    if alpha_bar >= 1.0:
+        return x
+    tau = (1.0 - alpha_bar) / alpha_bar
+    k, d = mixture.n_components, mixture.n_features
+    covs = full_covariances(mixture.covariances, mixture.covariance_type, k, d)
+    proba = np.concatenate(
+        [predict_proba(mixture.diffuse(alpha_bar), x[rows]) for rows in _chunks(len(x), chunk_size)]
+    )
+    y = x / np.sqrt(alpha_bar)
+    cumulative = np.cumsum(proba / proba.sum(axis=1, keepdims=True), axis=1)
+    chosen = np.minimum((cumulative < rng.random((len(x), 1))).sum(axis=1), k - 1)
+    out = np.empty_like(x)
+    for c in np.unique(chosen):
+        rows = np.flatnonzero(chosen == c)
+        gain = covs[c] @ np.linalg.inv(covs[c] + tau * np.eye(d))
+        cov = covs[c] - gain @ covs[c]
+        factor = np.linalg.cholesky(0.5 * (cov + cov.T))
+        mean = mixture.means[c] + (y[rows] - mixture.means[c]) @ gain.T
+        out[rows] = mean + rng.standard_normal((rows.size, d)) @ factor.T
+    return out
+
+
 def reverse_sample(
     model: ModelLike,
     schedule,
@@ -430,8 +458,8 @@ def reverse_sample(
     t = T, …, 1, with s_t the score of ``model.diffuse(ᾱ_t)`` (built once per step):
 
     * ``"ddpm"`` (ancestral sampling, Ho et al. 2020): x_{t−1} = (x_t + β_t s_t(x_t)) / √α_t
-      + σ_t z, α_t = ᾱ_t / ᾱ_{t−1}, β_t = 1 − α_t, σ_t² = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t)
-      (0 at the last step), z ~ N(0, I);
+      + σ_t z, α_t = ᾱ_t / ᾱ_{t−1}, β_t = 1 − α_t, σ_t² = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t),
+      z ~ N(0, I); the last step (t = 1) draws x₀ from the exact posterior q(x₀ | x₁);
     * ``"ode"``: the deterministic DDIM (η = 0) step of the probability-flow ODE,
       x̂₀ = (x_t + (1 − ᾱ_t) s_t(x_t)) / √ᾱ_t, ε̂ = −√(1 − ᾱ_t) s_t(x_t),
       x_{t−1} = √ᾱ_{t−1} x̂₀ + √(1 − ᾱ_{t−1}) ε̂.
@@ -464,11 +492,13 @@ def reverse_sample(
         s = np.empty_like(x)
         for rows in _chunks(n, chunk_size):
             s[rows] = _form_score(form, x[rows])
-        if method == "ddpm":
+        if method == "ddpm" and index == 0:
+            x = _posterior_draw(mixture, now, x, rng, chunk_size)
+        elif method == "ddpm":
             alpha = now / before
             beta = 1.0 - alpha
             x = (x + beta * s) / np.sqrt(alpha)
-            if index > 0 and beta > 0.0:  # a step of β = 0 (ᾱ_t = ᾱ_{t−1}) adds no noise
+            if beta > 0.0:  # a step of β = 0 (ᾱ_t = ᾱ_{t−1}) adds no noise
                 sigma = np.sqrt(beta * (1.0 - before) / (1.0 - now))
                 x += sigma * rng.standard_normal(x.shape)
         else:
