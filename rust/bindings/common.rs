@@ -191,6 +191,29 @@ impl Components {
     }
 }
 
+/// Runs a kernel over the rows of X: checks X against the mixture and `rtol`, borrows `out`
+/// (C-contiguous, writeable) and calls `kernel(mixture, x, rtol, out, stop)` through [`run`].
+/// Every point binding goes through here.
+pub(crate) fn run_points<T, D, F>(
+    py: Python<'_>,
+    components: &Components,
+    x: &PyReadonlyArray2<'_, f64>,
+    out: &Bound<'_, PyArray<T, D>>,
+    rtol: f64,
+    kernel: F,
+) -> PyResult<()>
+where
+    T: Element + Send,
+    D: Dimension,
+    F: FnOnce(&mixture::Components, &[f64], f64, &mut [T], &Stop) -> Result<(), KernelError> + Send,
+{
+    let x = components.points(x)?;
+    let rtol = check_rtol(rtol)?;
+    let mut out = writeable("out", out)?;
+    let out = contiguous_mut("out", &mut out)?;
+    run(py, |stop| kernel(&components.mixture, x, rtol, out, stop))
+}
+
 /// The pixel centres of a whole grid and the window of it that an output of `shape` (its first
 /// two dimensions: height, width) starting at grid pixel `origin` = (row, column) covers.
 pub(crate) fn grid_window<'a>(

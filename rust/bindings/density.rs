@@ -7,7 +7,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::common::{
-    check_rtol, contiguous_mut, grid_window, run, run_float, writeable, Components, FloatKernel,
+    check_rtol, contiguous_mut, grid_window, run, run_float, run_points, writeable, Components,
+    FloatKernel,
 };
 use crate::conditional;
 use crate::density;
@@ -27,13 +28,7 @@ pub(crate) fn score_samples(
     out: &Bound<'_, PyArray1<f64>>,
     rtol: f64,
 ) -> PyResult<()> {
-    let x = components.points(&x)?;
-    let rtol = check_rtol(rtol)?;
-    let mut out = writeable("out", out)?;
-    let out = contiguous_mut("out", &mut out)?;
-    run(py, |stop| {
-        density::score_points(&components.mixture, x, rtol, out, stop)
-    })
+    run_points(py, components, &x, out, rtol, density::score_points)
 }
 
 /// Responsibilities for every row of x into out (n, K).
@@ -46,13 +41,7 @@ pub(crate) fn predict_proba(
     out: &Bound<'_, PyArray2<f64>>,
     rtol: f64,
 ) -> PyResult<()> {
-    let x = components.points(&x)?;
-    let rtol = check_rtol(rtol)?;
-    let mut out = writeable("out", out)?;
-    let out = contiguous_mut("out", &mut out)?;
-    run(py, |stop| {
-        density::predict_proba_points(&components.mixture, x, rtol, out, stop)
-    })
+    run_points(py, components, &x, out, rtol, density::predict_proba_points)
 }
 
 /// Most responsible component for every row of x into out (n,); exact for any rtol < 1
@@ -66,12 +55,9 @@ pub(crate) fn predict(
     out: &Bound<'_, PyArray1<i64>>,
     rtol: f64,
 ) -> PyResult<()> {
-    check_rtol(rtol)?;
-    let x = components.points(&x)?;
-    let mut out = writeable("out", out)?;
-    let out = contiguous_mut("out", &mut out)?;
-    run(py, |stop| {
-        density::predict_points(&components.mixture, x, out, stop)
+    // rtol is checked, not needed: labels are exact for any rtol.
+    run_points(py, components, &x, out, rtol, |mixture, x, _, out, stop| {
+        density::predict_points(mixture, x, out, stop)
     })
 }
 

@@ -5,7 +5,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::common::{
-    check_rtol, contiguous, contiguous_mut, grid_window, run, writeable, Components,
+    check_rtol, contiguous, contiguous_mut, grid_window, run, run_points, writeable, Components,
 };
 use crate::diffusion::{self, Step};
 use crate::score::{score_grid as grid_kernel, score_points};
@@ -20,13 +20,7 @@ pub(crate) fn score(
     out: &Bound<'_, PyArray2<f64>>,
     rtol: f64,
 ) -> PyResult<()> {
-    let x = components.points(&x)?;
-    let rtol = check_rtol(rtol)?;
-    let mut out = writeable("out", out)?;
-    let out = contiguous_mut("out", &mut out)?;
-    run(py, |stop| {
-        score_points(&components.mixture, x, rtol, out, stop)
-    })
+    run_points(py, components, &x, out, rtol, score_points)
 }
 
 /// The score of a 2-feature mixture at the pixel centres of the window starting at `origin`
