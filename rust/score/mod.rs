@@ -188,14 +188,6 @@ impl PointScore<'_> {
         }
     }
 
-    /// [`Self::group_lanes`] compiled with AVX2 instructions (the same operations in the same
-    /// order, no fused multiply-add: the same bits as the baseline build).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn group_lanes_avx2(&self, group: &Group, slots: &mut Slots<f64>) {
-        self.group_lanes_dispatch(group, slots);
-    }
-
     #[inline(always)]
     fn group_lanes_dispatch(&self, group: &Group, slots: &mut Slots<f64>) {
         // Only called for 1 to 8 features: D is never 0 here.
@@ -212,32 +204,9 @@ impl PointScore<'_> {
         x: &[f64],
         out: &mut [f64],
     ) {
-        let m = self.mixture;
-        let d = m.n_features();
         let sum = relative_terms(&state.l, pk, &mut state.w);
         state.w[pk.argmax] = 1.0;
-        state.acc.clear();
-        state.acc.resize(d, 0.0);
-        state.y.resize(3 * d, 0.0);
-        let (y, rest) = state.y.split_at_mut(d);
-        let (delta, g) = rest.split_at_mut(d);
-        let (means, factors) = (m.means(), m.prec_chol());
-        for (c, &term) in state.w.iter().enumerate() {
-            if term > 0.0 {
-                let k = index(c);
-                let mu = &means[k * d..(k + 1) * d];
-                for i in 0..d {
-                    delta[i] = x[i] - mu[i];
-                }
-                gradient::<0>(d, &factors[k * d * d..(k + 1) * d * d], delta, y, g);
-                for (a, gi) in state.acc.iter_mut().zip(g.iter()) {
-                    *a += term * gi;
-                }
-            }
-        }
-        for (o, a) in out.iter_mut().zip(&state.acc) {
-            *o = -(a / sum);
-        }
+        weighted_gradients(self.mixture, state, index, x, sum, 1.0, 1.0, out);
     }
 }
 
@@ -267,25 +236,47 @@ pub(crate) fn far_score(
             u_largest = u.iter().fold(u_largest, |a, v| a.max(v.abs()));
         }
     }
-    let scale = power_of_two_above(largest);
-    let u_scale = power_of_two_above(u_largest);
+    let (scale, u_scale) = (power_of_two_above(largest), power_of_two_above(u_largest));
+    weighted_gradients(mixture, state, |k| k, x, sum, scale, u_scale, out);
+}
+
+/// −Σ_c w_c U Uᵀ (x − μ) / sum over the terms w_c = `state.w[c]` > 0 of the components
+/// `index(c)`, into `out`, computed on (x − μ) / `scale` and U / `u_scale` (powers of two,
+/// so the divisions are exact shifts; 1 for the usual path) and scaled back at the end.
+#[allow(clippy::too_many_arguments)]
+fn weighted_gradients(
+    mixture: &Components,
+    state: &mut ScoreState,
+    index: impl Fn(usize) -> usize,
+    x: &[f64],
+    sum: f64,
+    scale: f64,
+    u_scale: f64,
+    out: &mut [f64],
+) {
+    let d = mixture.n_features();
+    let (means, factors) = (mixture.means(), mixture.prec_chol());
     state.acc.clear();
     state.acc.resize(d, 0.0);
     state.y.resize(3 * d + d * d, 0.0);
     let (y, rest) = state.y.split_at_mut(d);
     let (delta, rest) = rest.split_at_mut(d);
     let (g, u_scaled) = rest.split_at_mut(d);
-    for (k, &term) in state.w.iter().enumerate() {
+    for (c, &term) in state.w.iter().enumerate() {
         if term > 0.0 {
+            let k = index(c);
             let mu = &means[k * d..(k + 1) * d];
             for i in 0..d {
                 delta[i] = x[i] / scale - mu[i] / scale;
             }
-            let u = &factors[k * d * d..(k + 1) * d * d];
-            for (s, v) in u_scaled.iter_mut().zip(u) {
-                *s = v / u_scale;
+            let mut u = &factors[k * d * d..(k + 1) * d * d];
+            if u_scale != 1.0 {
+                for (s, v) in u_scaled.iter_mut().zip(u) {
+                    *s = v / u_scale;
+                }
+                u = u_scaled;
             }
-            gradient::<0>(d, u_scaled, delta, y, g);
+            gradient::<0>(d, u, delta, y, g);
             for (a, gi) in state.acc.iter_mut().zip(g.iter()) {
                 *a += term * gi;
             }
@@ -316,17 +307,10 @@ impl PointReducer<f64> for PointScore<'_> {
     fn width(&self) -> usize {
         self.mixture.n_features()
     }
+    // Inlined into the driver's leaf evaluation, which has an AVX2 build of its own.
+    #[inline(always)]
     fn group(&self, state: &mut ScoreState, group: &Group, slots: &mut Slots<f64>) {
-        let d = self.mixture.n_features();
-        if (1..=8).contains(&d) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports AVX2, checked just above.
-                    unsafe { self.group_lanes_avx2(group, slots) };
-                    return;
-                }
-            }
+        if (1..=8).contains(&self.mixture.n_features()) {
             return self.group_lanes_dispatch(group, slots);
         }
         for p in 0..group.len {
