@@ -56,6 +56,11 @@ pub fn reverse(
     stop: &Stop,
 ) -> Result<(), KernelError> {
     let Some(first) = steps.first() else {
+        // No step to run: the path is the start alone.
+        if !path.is_empty() {
+            check_len("path", path.len(), x.len())?;
+            path.copy_from_slice(x);
+        }
         return Ok(());
     };
     let d = first.mixture.n_features();

@@ -196,17 +196,16 @@ def _coefficients(alpha: np.ndarray, method: str) -> tuple:
     before = np.append(alpha[-2::-1], 1.0)  # ᾱ_{t−1}, with ᾱ_0 = 1
     log_ratio = np.log(now) - np.log(before)  # log α_t ≤ 0
     beta = -np.expm1(log_ratio)  # no loss for tiny β
+    noise_now = -np.expm1(np.log(now))  # 1 − ᾱ_t
+    noise_before = -np.expm1(np.log(before))  # 1 − ᾱ_{t−1}
+    a = np.exp(-0.5 * log_ratio)  # 1/√α_t
     if method == "ddpm":
-        a = np.exp(-0.5 * log_ratio)
         b = beta * a
         with np.errstate(invalid="ignore", divide="ignore"):
-            var = np.where(
-                beta > 0.0, beta * (-np.expm1(np.log(before))) / -np.expm1(np.log(now)), 0.0
-            )
+            var = np.where(beta > 0.0, beta * noise_before / noise_now, 0.0)
         sigma = np.sqrt(np.maximum(var, 0.0))
     else:
-        a = np.exp(-0.5 * log_ratio)
-        b = a * -np.expm1(np.log(now)) - np.sqrt(-np.expm1(np.log(before)) * -np.expm1(np.log(now)))
+        b = a * noise_now - np.sqrt(noise_before * noise_now)
         sigma = np.zeros_like(a)
     return np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(sigma)
 
@@ -282,8 +281,6 @@ def reverse_sample(
     a, b, sigma = (c[:kernel_steps].copy() for c in _coefficients(alpha, method))
     path = empty((alpha.size + 1, n, mixture.n_features)) if return_path else None
     kernel_path = None if path is None else path[: kernel_steps + 1]
-    if path is not None:
-        path[0] = x  # the kernel writes it too, unless it has no step to run
     _core.reverse_process(steps, a, b, sigma, x, seed, kernel_path, rtol)
     if method == "ddpm":
         x = _posterior_sample(mixture, float(alpha[0]), x, seed)
