@@ -364,13 +364,8 @@ def js_divergence(
     ln 2 · ½ (ε_p + ε_q) on what the mass ε outside the grid can add (see the module
     docstring). Other parameters as :func:`kl_divergence`.
     """
-    method = _common(method, ("mc", "grid"), grid, n_samples)
-    p_m, q_m = _pair(p, q, dims)
-    if method == "grid":
-        value, bound = grid_divergence("js", _ordered(p_m, q_m), grid)
-        return Estimate(value, bound, 0, "grid")
-    result = _sample_from_middle(p_m, q_m, n_samples, random_state, _js_integrand)
-    return result._replace(value=min(max(result.value, 0.0), LN2))
+    args = (method, n_samples, random_state, grid, dims)
+    return _bounded_symmetric(p, q, *args, kind="js", integrand=_js_integrand, upper=LN2)
 
 
 def total_variation_distance(
@@ -389,13 +384,22 @@ def total_variation_distance(
     :func:`js_divergence`; with method='grid' the bound is ½ (ε_p + ε_q). Other parameters as
     :func:`js_divergence`.
     """
+    args = (method, n_samples, random_state, grid, dims)
+    return _bounded_symmetric(p, q, *args, kind="tv", integrand=_tv_integrand, upper=1.0)
+
+
+def _bounded_symmetric(
+    p, q, method, n_samples, random_state, grid, dims, *, kind: str, integrand, upper: float
+) -> Estimate:
+    """A symmetric measure with a bounded integrand (JS, TV): the grid's quadrature, or the
+    mean of ``integrand`` over samples of (p + q)/2, clipped to [0, ``upper``]."""
     method = _common(method, ("mc", "grid"), grid, n_samples)
     p_m, q_m = _pair(p, q, dims)
     if method == "grid":
-        value, bound = grid_divergence("tv", _ordered(p_m, q_m), grid)
+        value, bound = grid_divergence(kind, _ordered(p_m, q_m), grid)
         return Estimate(value, bound, 0, "grid")
-    result = _sample_from_middle(p_m, q_m, n_samples, random_state, _tv_integrand)
-    return result._replace(value=min(max(result.value, 0.0), 1.0))
+    result = _sample_from_middle(p_m, q_m, n_samples, random_state, integrand)
+    return result._replace(value=min(max(result.value, 0.0), upper))
 
 
 def hellinger_distance(
