@@ -30,9 +30,10 @@
 use crate::cull::Culling;
 use crate::density::{peak, relative_terms, Peak, NEGLIGIBLE};
 use crate::error::{check_len, KernelError};
+use crate::fastmath::exp_neg;
 use crate::interrupt::Stop;
 use crate::mixture::Components;
-use crate::points::{accumulate, Group, PointReducer, Slots};
+use crate::points::{accumulate, Group, PointReducer, Slots, LANES};
 use crate::specialise::{fixed, specialise};
 
 /// The sums of one E-step (module documentation).
@@ -84,11 +85,12 @@ struct EStep<'a> {
 
 struct EState {
     stats: Statistics,
-    /// One point's values and the weights of its sum.
-    l: Vec<f64>,
+    /// The terms of a point's (or, lane-major, a group's) sum.
     w: Vec<f64>,
     /// x − c_k for one point and component (d values).
     delta: Vec<f64>,
+    /// The same for a group's lanes.
+    delta_lanes: Vec<[f64; LANES]>,
 }
 
 impl EStep<'_> {
@@ -154,15 +156,147 @@ fn add_moments<const D: usize>(
     }
 }
 
+impl EStep<'_> {
+    /// A group's terms, lane by lane: the terms of each lane's log p as `relative_terms` adds
+    /// them (so that Σ log p is bitwise the sum of `score_samples`), then, per candidate that
+    /// holds some responsibility at some lane, the lanes' moments at once.
+    #[inline(always)]
+    fn group_fixed<const D: usize>(&self, state: &mut EState, group: &Group) {
+        let d = fixed::<D>(self.n_features);
+        let (max, arg) = (&group.max, &group.arg);
+        // The lanes' weights: 0 for the padding, for weightless points and for the lanes left
+        // to `point` (no candidate above −∞), which then add nothing here.
+        let mut weight = [0.0; LANES];
+        for p in 0..group.len {
+            if max[p] > f64::NEG_INFINITY {
+                weight[p] = self.weights.get(group.row(p)).copied().unwrap_or(1.0);
+            }
+        }
+        // terms[c * LANES + p] = exp(l − max) above 2⁻⁵³ of the peak, else 0; the peak's own
+        // term is counted as the 1 the sums start from.
+        let terms = &mut state.w;
+        terms.resize(group.l.len(), 0.0);
+        let mut sum = [1.0; LANES];
+        let lanes = group
+            .l
+            .chunks_exact(LANES)
+            .zip(terms.chunks_exact_mut(LANES));
+        for (c, (l, t)) in lanes.enumerate() {
+            let mut u = [0.0; LANES];
+            let mut any = false;
+            for p in 0..LANES {
+                u[p] = l[p] - max[p];
+                any |= u[p] > NEGLIGIBLE;
+            }
+            // Most candidates are negligible at every lane: no `exp` for them.
+            if !any {
+                t.fill(0.0);
+                continue;
+            }
+            for p in 0..LANES {
+                let e = exp_neg(u[p]);
+                t[p] = if u[p] > NEGLIGIBLE && c != arg[p] {
+                    e
+                } else {
+                    0.0
+                };
+                sum[p] += t[p];
+            }
+        }
+        let mut scale = [0.0; LANES];
+        for p in 0..LANES {
+            if weight[p] != 0.0 {
+                state.stats.log_lik += weight[p] * (max[p] + sum[p].ln());
+                scale[p] = weight[p] / sum[p];
+            }
+            terms[arg[p] * LANES + p] = 1.0;
+        }
+        for (c, t) in terms.chunks_exact(LANES).enumerate() {
+            let mut r = [0.0; LANES];
+            for p in 0..LANES {
+                r[p] = t[p] * scale[p];
+            }
+            if r.iter().all(|&v| v == 0.0) {
+                continue;
+            }
+            let delta = &mut state.delta_lanes;
+            add_group_moments::<D>(
+                &mut state.stats,
+                group.cands[c],
+                d,
+                self.shift,
+                group.xs,
+                &r,
+                delta,
+            );
+        }
+    }
+}
+
+/// Σ of eight lanes, as two vectors of four.
+#[inline(always)]
+fn lane_sum(v: &[f64; LANES]) -> f64 {
+    let (a, b) = (v[0] + v[4], v[1] + v[5]);
+    let (c, e) = (v[2] + v[6], v[3] + v[7]);
+    (a + c) + (b + e)
+}
+
+/// Adds the lanes' moments around component k's shift, lane p weighted by `r[p]`, to the sums:
+/// [`add_moments`] for eight points at once (`xs` lane-major). `delta` is scratch space of d
+/// lanes.
+#[inline(always)]
+fn add_group_moments<const D: usize>(
+    stats: &mut Statistics,
+    k: usize,
+    d: usize,
+    shift: &[f64],
+    xs: &[f64],
+    r: &[f64; LANES],
+    delta: &mut [[f64; LANES]],
+) {
+    let d = fixed::<D>(d);
+    let c = &shift[k * d..(k + 1) * d];
+    let delta = &mut delta[..d];
+    let xs = &xs[..d * LANES];
+    // Lanes without responsibility get δ = 0: a far point's x − c may be infinite, and 0·∞
+    // would be NaN.
+    for a in 0..d {
+        for p in 0..LANES {
+            delta[a][p] = if r[p] != 0.0 {
+                xs[a * LANES + p] - c[a]
+            } else {
+                0.0
+            };
+        }
+    }
+    stats.nk[k] += lane_sum(r);
+    let s1 = &mut stats.s1[k * d..(k + 1) * d];
+    let s2 = &mut stats.s2[k * d * d..(k + 1) * d * d];
+    for a in 0..d {
+        let mut ra = [0.0; LANES];
+        for p in 0..LANES {
+            ra[p] = r[p] * delta[a][p];
+        }
+        s1[a] += lane_sum(&ra);
+        for b in a..d {
+            let mut prod = [0.0; LANES];
+            for p in 0..LANES {
+                prod[p] = ra[p] * delta[b][p];
+            }
+            s2[a * d + b] += lane_sum(&prod);
+        }
+    }
+}
+
 impl PointReducer<f64> for EStep<'_> {
     type State = EState;
 
     fn state(&self) -> EState {
         EState {
             stats: Statistics::zeros(self.n_components, self.n_features),
-            l: Vec::new(),
             w: Vec::new(),
             delta: vec![0.0; self.n_features],
+            delta_lanes: vec![[0.0; LANES]; self.n_features],
         }
     }
 
@@ -170,22 +304,9 @@ impl PointReducer<f64> for EStep<'_> {
         0
     }
 
-    #[inline]
+    #[inline(always)]
     fn group(&self, state: &mut EState, group: &Group, _: &mut Slots<f64>) {
-        let mut l = std::mem::take(&mut state.l);
-        for p in 0..group.len {
-            let weight = self.weights.get(group.row(p)).copied().unwrap_or(1.0);
-            if group.max[p] == f64::NEG_INFINITY || weight == 0.0 {
-                continue;
-            }
-            group.values(p, &mut l);
-            let pk = Peak {
-                max: group.max[p],
-                argmax: group.arg[p],
-            };
-            self.add_point(state, &l, pk, |c| group.cands[c], group.point(p), weight);
-        }
-        state.l = l;
+        specialise!(self.n_features, D => self.group_fixed::<D>(state, group))
     }
 
     /// Far beyond every component (squared distances overflow) log p is −∞, as it rounds;

@@ -61,6 +61,7 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
                 len,
                 max,
                 arg,
+                xs: &s.xs,
                 rows: lane_rows,
                 x: self.x,
                 d,

@@ -97,6 +97,8 @@ pub struct Group<'a> {
     /// that reaches it. NaN never wins; −∞ means the lane is left to [`PointReducer::point`].
     pub max: [f64; LANES],
     pub arg: [usize; LANES],
+    /// The lanes' coordinates, lane-major: `xs[i * LANES + p]` is feature i of lane p.
+    pub xs: &'a [f64],
     rows: [usize; LANES],
     x: &'a [f64],
     d: usize,
