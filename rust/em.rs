@@ -33,7 +33,7 @@ use crate::error::{check_len, KernelError};
 use crate::fastmath::exp_neg;
 use crate::interrupt::Stop;
 use crate::mixture::Components;
-use crate::points::{accumulate, Group, PointReducer, Slots, LANES};
+use crate::points::{accumulate, accumulate_in, Group, PointReducer, Slots, Tree, LANES};
 use crate::specialise::{fixed, specialise};
 
 /// The sums of one E-step (module documentation).
@@ -336,9 +336,12 @@ impl PointReducer<f64> for EStep<'_> {
 /// One E-step of the mixture at the rows of `x` (n × d) with sample weights `weights` ((n,),
 /// non-negative and finite; empty for unit weights), the second moments taken around `shift`
 /// ((K, d)): see the module documentation. `rtol` as in [`crate::density::score_points`].
+/// `tree`, when given, is the kd-tree of the same `x` ([`Tree::for_mixture`]), built once for
+/// a whole fit; otherwise the call builds its own.
 pub fn e_step(
     mixture: &Components,
     x: &[f64],
+    tree: Option<&Tree>,
     weights: &[f64],
     shift: &[f64],
     rtol: f64,
@@ -359,7 +362,10 @@ pub fn e_step(
         threshold: NEGLIGIBLE,
         rtol,
     };
-    let state = accumulate(mixture, x, &culling, &mut [], &mut [], &reducer, stop)?;
+    let state = match tree {
+        Some(tree) => accumulate_in(tree, mixture, x, &culling, &mut [], &mut [], &reducer, stop)?,
+        None => accumulate(mixture, x, &culling, &mut [], &mut [], &reducer, stop)?,
+    };
     let mut stats = state.map_or_else(|| Statistics::zeros(k, d), |s| s.stats);
     // Mirror the upper triangles of the second moments.
     for s2 in stats.s2.chunks_exact_mut(d * d) {

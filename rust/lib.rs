@@ -47,7 +47,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cond::Regressions>()?;
     m.add_function(wrap_pyfunction!(cond::conditional_mean, m)?)?;
     m.add_function(wrap_pyfunction!(cond::conditional_mean_grid, m)?)?;
-    // EM: one E-step with the M-step's sums.
+    // EM: the kd-tree of a fit's points, and one E-step with the M-step's sums.
+    m.add_class::<fit::PointTree>()?;
     m.add_function(wrap_pyfunction!(fit::e_step, m)?)?;
     // Sampling: the samplers' Gaussians, counts, samples, sample images.
     m.add_class::<samp::Gaussians>()?;

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 import gmmfast
 import gmmfast.reference as ref
-from gmmfast import _fit
+from gmmfast import _core, _fit
 from gmmfast.testing import mixtures
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
@@ -245,6 +245,66 @@ def test_a_truncated_e_step_is_within_its_certificate(mixture, rtol, seed):
     # renormalising the rest): so do the masses together.
     assert np.abs(approx.mass - exact.mass).sum() <= 2 * rtol * n + 1e-9 * n
     assert exact.log_lik == pytest.approx(np.sum(ref.score_samples(mixture, X)), rel=1e-12)
+
+
+@settings(max_examples=20)
+@given(
+    mixtures(n_features=(1, 5), n_components=(2, 30)),
+    mixtures(n_features=(1, 5), n_components=(2, 30)),
+    st.sampled_from([0.0, 1e-6]),
+    st.integers(0, 2**32 - 1),
+)
+def test_a_fits_reused_tree_gives_the_e_step_of_a_fresh_one(mixture, other, rtol, seed):
+    # EM builds the kd-tree of its points once and reuses it at every iteration.
+    X = gmmfast.sample(mixture, 3000, random_state=seed)[0]
+    weights = np.random.default_rng(seed).uniform(0, 2, size=len(X))
+    params = _fit.Parameters(
+        mixture.weights, mixture.means, mixture.covariances, mixture.precisions_cholesky
+    )
+    kind = mixture.covariance_type
+    fresh = _fit.e_step(params, kind, X, weights, rtol)
+    rows = _fit.FitPoints(X)
+    # The tree of the same mixture is the one the call would build: the same bits.
+    for _ in range(2):
+        reused = _fit.e_step(params, kind, rows, weights, rtol)
+        assert reused.log_lik == fresh.log_lik
+        for a, b in zip(reused[1:4], fresh[1:4]):
+            np.testing.assert_array_equal(a, b)
+    if other.n_features != mixture.n_features or rtol > 0:
+        return
+    # A tree split for another mixture (the first iteration's) sums in another order.
+    rows = _fit.FitPoints(X)
+    other_params = _fit.Parameters(
+        other.weights, other.means, other.covariances, other.precisions_cholesky
+    )
+    _fit.e_step(other_params, other.covariance_type, rows, weights, 0.0)
+    reused = _fit.e_step(params, kind, rows, weights, 0.0)
+    assert reused.log_lik == pytest.approx(fresh.log_lik, rel=1e-12)
+    np.testing.assert_allclose(reused.mass, fresh.mass, rtol=1e-10, atol=1e-12 * len(X))
+
+
+def test_a_point_tree_checks_its_features():
+    mixture = gmmfast.Mixture(np.ones(1), np.zeros((1, 2)), np.eye(2)[None])
+    params = _fit.Parameters(
+        mixture.weights, mixture.means, mixture.covariances, mixture.precisions_cholesky
+    )
+    components = _fit.gaussian_form(
+        np.log(mixture.weights), mixture.means, mixture.precisions_cholesky, "full"
+    ).components()
+    tree = _core.PointTree(components, np.zeros((5, 2)))
+    assert (tree.n_points, tree.n_features) == (5, 2)
+    with pytest.raises(ValueError, match="3 features"):
+        _core.PointTree(components, np.zeros((5, 3)))
+    wide = gmmfast.Mixture(np.ones(1), np.zeros((1, 3)), np.eye(3)[None])
+    wide_params = _fit.Parameters(
+        wide.weights, wide.means, wide.covariances, wide.precisions_cholesky
+    )
+    rows = _fit.FitPoints(np.zeros((5, 2)))
+    _fit.e_step(params, "full", rows, None, 0.0)
+    with pytest.raises(ValueError, match="the tree's points have 2 features"):
+        _fit.e_step(wide_params, "full", rows, None, 0.0)
+    with pytest.raises(ValueError, match="sample weights"):
+        _fit.e_step(params, "full", rows, np.ones(4), 0.0)
 
 
 def test_a_component_that_loses_its_points_behaves_as_scikit_learns():

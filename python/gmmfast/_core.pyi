@@ -24,6 +24,7 @@ import numpy.typing as npt
 __all__ = [
     "Components",
     "Gaussians",
+    "PointTree",
     "Regressions",
     "__version__",
     "candidate_counts",
@@ -179,9 +180,18 @@ def sample_image(
     colours: npt.NDArray[np.float64] | None,
 ) -> None: ...
 def num_threads() -> int: ...
+
+@final
+class PointTree:
+    def __new__(cls, components: Components, x: npt.NDArray[np.float64]) -> PointTree: ...
+    @property
+    def n_points(self) -> int: ...
+    @property
+    def n_features(self) -> int: ...
+
 def e_step(
     components: Components,
-    x: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64] | PointTree,
     shift: npt.NDArray[np.float64],
     nk: npt.NDArray[np.float64],
     s1: npt.NDArray[np.float64],

@@ -21,6 +21,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._density import predict, predict_proba, score_samples
 from ._fit import (
+    FitPoints,
     Parameters,
     assigned_parameters,
     e_step,
@@ -156,8 +157,10 @@ verbose_interval
         def start() -> Parameters:
             return self._initial_parameters(X, points, weights, random_state)
 
+        rows = FitPoints(points)  # every E-step of the fit reuses its kd-tree
+
         def step(params: Parameters, tag: str) -> tuple:
-            return e_step(params, self.covariance_type, points, weights, self.rtol), total
+            return e_step(params, self.covariance_type, rows, weights, self.rtol), total
 
         best_params = self._run_em(start, step, X.dtype)
         # The labels of the fitted parameters (as scikit-learn's final E-step gives them),

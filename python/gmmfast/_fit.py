@@ -101,8 +101,26 @@ def given_parameters(weights_init, means_init, precisions_init, covariance_type:
     )
 
 
+class FitPoints:
+    """The rows of a fit, ``X`` (n, d) float64 and C-contiguous, and from its first E-step on
+    their kd-tree (``_core.PointTree``, which holds its own copy of the rows): EM evaluates
+    the same points at every iteration, so the tree is built once instead of at every E-step.
+    """
+
+    def __init__(self, X: np.ndarray):
+        self.X = X
+        self._tree: _core.PointTree | None = None
+
+    def tree(self, components: _core.Components) -> _core.PointTree:
+        """The tree, built on the first call (split as ``components``' kernels would)."""
+        if self._tree is None:
+            self._tree = _core.PointTree(components, self.X)
+        return self._tree
+
+
 def e_step(params: Parameters, covariance_type: str, X, sample_weight, rtol: float) -> Statistics:
-    """One E-step of the mixture ``params`` at the rows of ``X`` (n, d) float64, with
+    """One E-step of the mixture ``params`` at the rows of ``X`` (n, d) float64, or of a
+    :class:`FitPoints` (the same rows, with the tree every E-step of a fit reuses), with
     ``sample_weight`` (n,) or None; the second moments around the current means.
 
     The kernel skips, at each point, the responsibilities below 2⁻⁵³ of its largest (8.5e-17
@@ -120,7 +138,11 @@ def e_step(params: Parameters, covariance_type: str, X, sample_weight, rtol: flo
     shift = np.ascontiguousarray(params.means, dtype=np.float64)
     mass, first, second = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
     components = form.components()
-    log_lik = _core.e_step(components, X, shift, mass, first, second, sample_weight, rtol)
+    if isinstance(X, FitPoints):
+        rows, X = X.tree(components), X.X
+    else:
+        rows = X
+    log_lik = _core.e_step(components, rows, shift, mass, first, second, sample_weight, rtol)
     total = len(X) if sample_weight is None else float(np.sum(sample_weight))
     starved = np.flatnonzero(mass < _STARVED * total)
     if starved.size and rtol == 0:

@@ -1,4 +1,5 @@
-//! Bindings of the EM kernel (`em.rs`): one E-step with the M-step's sums.
+//! Bindings of the EM kernel (`em.rs`): one E-step with the M-step's sums, and the kd-tree of a
+//! fit's points that every E-step of the fit reuses.
 
 use numpy::{PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -6,17 +7,61 @@ use pyo3::prelude::*;
 use super::common::{check_rtol, contiguous, contiguous_mut, run, writeable, Components};
 use crate::em;
 use crate::error::check_len;
+use crate::points::Tree;
 
-/// One E-step at the rows of x: returns Σ_i w_i log p(x_i) and writes N_k into nk (K,),
-/// S1_k into s1 (K, d) and S2_k into s2 (K, d, d), the moments around shift (K, d).
-/// sample_weight (n,) or None for unit weights; rtol as for score_samples.
+/// The points of a fit (a copy of X, n × d) and their kd-tree, built once: EM evaluates the
+/// same points at every iteration, and rebuilding the tree each time was an eighth of an
+/// E-step. The tree is split along the features as the point kernels of `components` would
+/// split them; any later mixture over the same features may use it.
+#[pyclass(frozen, module = "gmmfast._core", name = "PointTree")]
+pub(crate) struct PointTree {
+    x: Vec<f64>,
+    tree: Tree,
+}
+
+#[pymethods]
+impl PointTree {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        components: &Components,
+        x: PyReadonlyArray2<'_, f64>,
+    ) -> PyResult<Self> {
+        let x = components.points(&x)?.to_vec();
+        let mixture = &components.mixture;
+        let tree = run(py, |_| Ok(Tree::for_mixture(mixture, &x)))?;
+        Ok(Self { x, tree })
+    }
+
+    #[getter]
+    fn n_points(&self) -> usize {
+        self.tree.n_points()
+    }
+
+    #[getter]
+    fn n_features(&self) -> usize {
+        self.tree.n_features()
+    }
+}
+
+/// The rows an E-step runs at: an array, or a fit's points with their tree.
+#[derive(FromPyObject)]
+pub(crate) enum Points<'py> {
+    Tree(PyRef<'py, PointTree>),
+    Array(PyReadonlyArray2<'py, f64>),
+}
+
+/// One E-step at the rows of x (an (n, d) array, or a PointTree of them): returns
+/// Σ_i w_i log p(x_i) and writes N_k into nk (K,), S1_k into s1 (K, d) and S2_k into s2
+/// (K, d, d), the moments around shift (K, d). sample_weight (n,) or None for unit weights;
+/// rtol as for score_samples.
 #[pyfunction]
 #[pyo3(signature = (components, x, shift, nk, s1, s2, sample_weight=None, rtol=0.0))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn e_step(
     py: Python<'_>,
     components: &Components,
-    x: PyReadonlyArray2<'_, f64>,
+    x: Points<'_>,
     shift: PyReadonlyArray2<'_, f64>,
     nk: &Bound<'_, PyArray1<f64>>,
     s1: &Bound<'_, PyArray2<f64>>,
@@ -24,7 +69,19 @@ pub(crate) fn e_step(
     sample_weight: Option<PyReadonlyArray1<'_, f64>>,
     rtol: f64,
 ) -> PyResult<f64> {
-    let x = components.points(&x)?;
+    let (x, tree) = match &x {
+        Points::Array(x) => (components.points(x)?, None),
+        Points::Tree(t) => {
+            if t.tree.n_features() != components.mixture.n_features() {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "the tree's points have {} features, but the mixture has {}",
+                    t.tree.n_features(),
+                    components.mixture.n_features()
+                )));
+            }
+            (t.x.as_slice(), Some(&t.tree))
+        }
+    };
     let shift = contiguous("shift", &shift)?;
     let weights = match &sample_weight {
         Some(w) => contiguous("sample_weight", w)?,
@@ -47,7 +104,7 @@ pub(crate) fn e_step(
     check_len("s1", s1.len(), k * d)?;
     check_len("s2", s2.len(), k * d * d)?;
     let stats = run(py, |stop| {
-        em::e_step(&components.mixture, x, weights, shift, rtol, stop)
+        em::e_step(&components.mixture, x, tree, weights, shift, rtol, stop)
     })?;
     nk.copy_from_slice(&stats.nk);
     s1.copy_from_slice(&stats.s1);

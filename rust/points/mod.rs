@@ -45,12 +45,13 @@
 //! rtol > 0 a leaf's candidates depend on its box, so on its neighbours: results satisfy the
 //! certified bound, and are reproducible for the same points in the same order.
 //!
-//! Memory: the tree is a permutation of the rows (n indices); each leaf's candidates and
-//! values take O(K) per thread.
+//! Memory: the tree is a permutation of the rows (n indices) and a box per node (2d values for
+//! about one node per 12 points); each leaf's candidates and values take O(K) per thread.
 //!
 //! # Rooms
 //!
-//! * this file: the tree (splits, refinement, the parallel walk) and the reducers' interface;
+//! * this file: the walk down the tree (refinement, parallelism) and the reducers' interface;
+//! * [`tree`]: the tree (splits, boxes), built per call or once per fit ([`accumulate_in`]);
 //! * [`bounds`]: the bounds over a box, eight components at a time;
 //! * [`evaluate`]: a leaf's candidates evaluated at its points, eight at a time, and reduced.
 
@@ -63,14 +64,15 @@ use crate::cull::Culling;
 use crate::error::{check_len, KernelError};
 use crate::interrupt::Stop;
 use crate::mixture::Components;
-use crate::specialise::{fixed, specialise};
 
 mod bounds;
 mod evaluate;
 #[cfg(test)]
 mod tests;
+mod tree;
 
 use bounds::Geometry;
+pub use tree::Tree;
 
 /// Points evaluated together (two AVX2 vectors of f64).
 pub const LANES: usize = 8;
@@ -233,12 +235,62 @@ where
     R: PointReducer<T>,
 {
     let d = mixture.n_features();
+    check_rows(x, d)?;
+    let tree = Tree::for_mixture(mixture, x);
+    walk(mixture, &tree, x, culling, out, extra, reducer, stop)
+}
+
+/// [`accumulate`] over the points `x` of a tree built by [`Tree::build`] from the same `x`
+/// (an E-step reuses its fit's tree: the points are the same at every iteration). Any tree of
+/// the points gives the same results at rtol = 0.
+#[allow(clippy::too_many_arguments)]
+pub fn accumulate_in<T, R>(
+    tree: &Tree,
+    mixture: &Components,
+    x: &[f64],
+    culling: &Culling,
+    out: &mut [T],
+    extra: &mut [T],
+    reducer: &R,
+    stop: &Stop,
+) -> Result<Option<R::State>, KernelError>
+where
+    T: Send,
+    R: PointReducer<T>,
+{
+    let d = mixture.n_features();
+    check_rows(x, d)?;
+    check_len("tree's features", tree.n_features(), d)?;
+    check_len("tree's points", tree.n_points(), x.len() / d)?;
+    walk(mixture, tree, x, culling, out, extra, reducer, stop)
+}
+
+fn check_rows(x: &[f64], d: usize) -> Result<(), KernelError> {
     if x.len() % d != 0 {
         return Err(KernelError::Shape(format!(
             "X has {} values, not a whole number of rows of {d} features",
             x.len()
         )));
     }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk<T, R>(
+    mixture: &Components,
+    tree: &Tree,
+    x: &[f64],
+    culling: &Culling,
+    out: &mut [T],
+    extra: &mut [T],
+    reducer: &R,
+    stop: &Stop,
+) -> Result<Option<R::State>, KernelError>
+where
+    T: Send,
+    R: PointReducer<T>,
+{
+    let d = mixture.n_features();
     let n = x.len() / d;
     let width = reducer.width();
     check_len("output", out.len(), n * width)?;
@@ -252,6 +304,7 @@ where
         mixture,
         x,
         d,
+        tree,
         geometry: Geometry::new(mixture),
         leaf: *culling,
         inner: Culling {
@@ -265,9 +318,8 @@ where
         stop,
         _t: PhantomData,
     };
-    let mut rows: Vec<usize> = (0..n).collect();
     let everything: Vec<usize> = (0..mixture.n_components()).collect();
-    let state = driver.parallel(&mut rows, &everything, usize::MAX);
+    let state = driver.parallel(0, &everything, usize::MAX);
     stop.check()?;
     Ok(Some(state))
 }
@@ -301,6 +353,7 @@ struct Driver<'a, T, R> {
     mixture: &'a Components,
     x: &'a [f64],
     d: usize,
+    tree: &'a Tree,
     geometry: Geometry,
     leaf: Culling,
     inner: Culling,
@@ -313,16 +366,15 @@ struct Driver<'a, T, R> {
 }
 
 impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
-    /// The candidates of a node of `n` points among `cands`, selected for a node of
-    /// `selected_for` points, and the size they are now selected for.
+    /// The candidates of a node of `n` points and box [lo, hi] among `cands`, selected for a
+    /// node of `selected_for` points, and the size they are now selected for.
     fn refine<'c>(
         &self,
-        rows: &[usize],
-        bbox: &(Vec<f64>, Vec<f64>),
+        n: usize,
+        (lo, hi): (&[f64], &[f64]),
         cands: &'c [usize],
         selected_for: usize,
     ) -> (std::borrow::Cow<'c, [usize]>, usize) {
-        let n = rows.len();
         let is_leaf = n <= LEAF;
         let refine = if is_leaf {
             n >= MIN_CULL
@@ -333,51 +385,35 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
             return (cands.into(), selected_for);
         }
         let culling = if is_leaf { &self.leaf } else { &self.inner };
-        (self.select(&bbox.0, &bbox.1, cands, culling).into(), n)
+        (self.select(lo, hi, cands, culling).into(), n)
     }
 
-    /// Splits the points `rows` of an inner node in two halves (by the position of the
-    /// median along the feature where its box loosens the bounds most, rounded up to a whole
-    /// number of groups), in place.
-    fn split<'r>(
-        &self,
-        rows: &'r mut [usize],
-        (lo, hi): &(Vec<f64>, Vec<f64>),
-    ) -> (&'r mut [usize], &'r mut [usize]) {
-        let dim = self.split_dim(lo, hi);
-        let mid = (rows.len() / 2).div_ceil(LANES) * LANES;
-        let (x, d) = (self.x, self.d);
-        rows.select_nth_unstable_by(mid, |&a, &b| x[a * d + dim].total_cmp(&x[b * d + dim]));
-        rows.split_at_mut(mid)
-    }
-
-    /// Processes a node of at least [`SEQUENTIAL`] points: its halves in parallel, each
-    /// returning its subtree's state, merged left then right. Below, one thread and one
-    /// scratch space do the whole subtree.
-    fn parallel(&self, rows: &mut [usize], cands: &[usize], selected_for: usize) -> R::State {
+    /// Processes node `i` of the tree, of at least [`SEQUENTIAL`] points: its halves in
+    /// parallel, each returning its subtree's state, merged left then right. Below, one
+    /// thread and one scratch space do the whole subtree.
+    fn parallel(&self, i: usize, cands: &[usize], selected_for: usize) -> R::State {
         let mut scratch = self.scratch();
-        if rows.len() < SEQUENTIAL {
-            self.sequential(rows, cands, selected_for, &mut scratch);
+        let node = self.tree.nodes[i];
+        if node.len < SEQUENTIAL || node.right == 0 {
+            self.sequential(i, cands, selected_for, &mut scratch);
             return scratch.state;
         }
         if self.stop.requested() {
             return scratch.state;
         }
-        let bbox = self.bounding_box(rows);
-        let (cands, selected_for) = self.refine(rows, &bbox, cands, selected_for);
-        let (left, right) = self.split(rows, &bbox);
+        let (cands, selected_for) = self.refine(node.len, self.tree.bbox(i), cands, selected_for);
         let (mut a, b) = rayon::join(
-            || self.parallel(left, &cands, selected_for),
-            || self.parallel(right, &cands, selected_for),
+            || self.parallel(i + 1, &cands, selected_for),
+            || self.parallel(i + node.right, &cands, selected_for),
         );
         self.reducer.merge(&mut a, b);
         a
     }
 
-    /// Processes the node `rows` and its subtree on this thread.
+    /// Processes node `i` and its subtree on this thread.
     fn sequential(
         &self,
-        rows: &mut [usize],
+        i: usize,
         cands: &[usize],
         selected_for: usize,
         scratch: &mut Scratch<R::State>,
@@ -385,15 +421,14 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
         if self.stop.requested() {
             return;
         }
-        let bbox = self.bounding_box(rows);
-        let (cands, selected_for) = self.refine(rows, &bbox, cands, selected_for);
-        if rows.len() <= LEAF {
-            self.evaluate_leaf(rows, &cands, scratch);
+        let node = self.tree.nodes[i];
+        let (cands, selected_for) = self.refine(node.len, self.tree.bbox(i), cands, selected_for);
+        if node.right == 0 {
+            self.evaluate_leaf(self.tree.rows(&node), &cands, scratch);
             return;
         }
-        let (left, right) = self.split(rows, &bbox);
-        self.sequential(left, &cands, selected_for, scratch);
-        self.sequential(right, &cands, selected_for, scratch);
+        self.sequential(i + 1, &cands, selected_for, scratch);
+        self.sequential(i + node.right, &cands, selected_for, scratch);
     }
 
     fn scratch(&self) -> Scratch<R::State> {
@@ -405,46 +440,5 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
             full_y: vec![0.0; self.d],
             state: self.reducer.state(),
         }
-    }
-
-    /// The smallest box holding the points `rows`: its lower and upper corners.
-    fn bounding_box(&self, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
-        specialise!(self.d, D => self.bounding_box_fixed::<D>(rows))
-    }
-
-    #[inline(always)]
-    fn bounding_box_fixed<const D: usize>(&self, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
-        let d = fixed::<D>(self.d);
-        let first = &self.x[rows[0] * d..(rows[0] + 1) * d];
-        let (mut lo, mut hi) = (first.to_vec(), first.to_vec());
-        let (lo_d, hi_d) = (&mut lo[..d], &mut hi[..d]);
-        for &r in &rows[1..] {
-            let point = &self.x[r * d..(r + 1) * d];
-            for i in 0..d {
-                lo_d[i] = if point[i] < lo_d[i] {
-                    point[i]
-                } else {
-                    lo_d[i]
-                };
-                hi_d[i] = if point[i] > hi_d[i] {
-                    point[i]
-                } else {
-                    hi_d[i]
-                };
-            }
-        }
-        (lo, hi)
-    }
-
-    /// The feature along which the box loosens the bounds most (the first such).
-    fn split_dim(&self, lo: &[f64], hi: &[f64]) -> usize {
-        let mut best = (0, f64::NEG_INFINITY);
-        for i in 0..self.d {
-            let spread = (hi[i] - lo[i]) * self.geometry.weight[i];
-            if spread > best.1 {
-                best = (i, spread);
-            }
-        }
-        best.0
     }
 }

@@ -43,6 +43,7 @@ fn box_bounds_enclose_every_point_of_the_box() {
             mixture: &mixture,
             x: &[],
             d,
+            tree: &Tree::build(&[], d, &[]),
             geometry: Geometry::new(&mixture),
             leaf: Culling {
                 threshold: -37.0,
