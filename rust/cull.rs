@@ -143,8 +143,13 @@ pub fn keep(among: &[usize], bounds: &[(f64, f64)], culling: &Culling) -> Vec<us
         .collect();
     if culling.rtol > 0.0 {
         // Drop the weakest while their total stays within budget (with the margin applied to
-        // every term so the budget holds despite rounding of the bounds).
-        let mut order: Vec<usize> = (0..keep.len()).collect();
+        // every term so the budget holds despite rounding of the bounds). Only a term of at
+        // most the budget can go, so only those are sorted (usually a few of the candidates);
+        // 1e-9 nats of slack keep every term the loop below could take.
+        let droppable = culling.rtol.ln() - MARGIN + 1e-9;
+        let mut order: Vec<usize> = (0..keep.len())
+            .filter(|&o| keep[o].1 <= droppable)
+            .collect();
         order.sort_unstable_by(|&a, &b| keep[a].1.total_cmp(&keep[b].1));
         let mut spent = 0.0;
         let mut dropped = vec![false; keep.len()];

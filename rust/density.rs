@@ -111,6 +111,15 @@ impl PointReducer<f64> for PointLogDensity {
         let (max, arg) = (&group.max, &group.arg);
         let mut sum = [1.0; POINT_LANES];
         for (c, lanes) in group.l.chunks_exact(POINT_LANES).enumerate() {
+            // No `exp` for a candidate negligible at every lane (most of them): its terms
+            // would all be skipped.
+            let mut any = false;
+            for p in 0..POINT_LANES {
+                any |= lanes[p] - max[p] > NEGLIGIBLE;
+            }
+            if !any {
+                continue;
+            }
             for p in 0..POINT_LANES {
                 let t = lanes[p] - max[p];
                 let e = exp_neg(t);

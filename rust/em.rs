@@ -17,7 +17,7 @@
 //! Responsibilities are computed as the point kernels compute them: log p = m + ln s with
 //! s = 1 + Σ exp(l_k − m) over the terms above 2⁻⁵³ of the largest (see [`crate::density`]),
 //! r_ik = exp(l_k − m) / s for those terms and 0 for the others (within an ulp or two of
-//! scikit-learn's exp(l_k − log p)). With rtol > 0 the leaves
+//! scikit-learn's exp(l_k − log p)). With rtol > 0 the last selection of the point driver
 //! also drop components whose total density is at most rtol of the largest term (see
 //! [`crate::cull`]): for every point the responsibility mass dropped is at most rtol.
 //!
