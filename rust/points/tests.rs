@@ -164,3 +164,38 @@ fn culled_log_density_is_bitwise_the_brute_force_one() {
         }
     }
 }
+
+/// The tree's order is a permutation of the rows; each node's points are consecutive, within
+/// its box, and split between its two children (the left one next in pre-order); leaves hold
+/// at most LEAF points.
+#[test]
+fn the_tree_partitions_the_points_into_boxes() {
+    let mut rng = Lcg(4);
+    for (n, d) in [(1, 1), (33, 2), (5000, 3), (3001, 9)] {
+        let x: Vec<f64> = (0..n * d).map(|_| 50.0 * rng.next()).collect();
+        let weight: Vec<f64> = (0..d).map(|i| 1.0 + i as f64).collect();
+        let tree = Tree::build(&x, d, &weight);
+        assert_eq!((tree.n_points(), tree.n_features()), (n, d));
+        let mut seen = tree.order.clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..n).collect::<Vec<_>>());
+        assert_eq!((tree.nodes[0].start, tree.nodes[0].len), (0, n));
+        for (i, node) in tree.nodes.iter().enumerate() {
+            let (lo, hi) = tree.bbox(i);
+            for &r in tree.rows(node) {
+                for f in 0..d {
+                    assert!(lo[f] <= x[r * d + f] && x[r * d + f] <= hi[f]);
+                }
+            }
+            if node.right == 0 {
+                assert!(node.len <= LEAF && node.len > 0);
+            } else {
+                let (left, right) = (tree.nodes[i + 1], tree.nodes[i + node.right]);
+                assert_eq!(left.start, node.start);
+                assert_eq!(right.start, node.start + left.len);
+                assert_eq!(left.len + right.len, node.len);
+                assert_eq!(left.len % LANES, 0);
+            }
+        }
+    }
+}
