@@ -39,12 +39,21 @@ impl Tree {
     pub fn build(x: &[f64], d: usize, weight: &[f64]) -> Tree {
         let n = x.len().checked_div(d).unwrap_or(0);
         let mut order: Vec<usize> = (0..n).collect();
-        let (nodes, boxes) = if n == 0 {
-            (Vec::new(), Vec::new())
-        } else {
+        let count = if n == 0 { 0 } else { node_count(n) };
+        // Written in place, in parallel below the top: no subtree is built apart and copied.
+        let mut nodes = vec![
+            Node {
+                start: 0,
+                len: 0,
+                right: 0,
+            };
+            count
+        ];
+        let mut boxes = vec![0.0; 2 * d * count];
+        if n > 0 {
             let builder = Builder { x, d, weight };
-            builder.subtree(&mut order, 0)
-        };
+            builder.subtree(&mut order, 0, &mut nodes, &mut boxes);
+        }
         Tree {
             order,
             nodes,
@@ -90,46 +99,58 @@ struct Builder<'a> {
     weight: &'a [f64],
 }
 
+/// The number of nodes of the tree of `len` ≥ 1 points (the splits depend on the count alone).
+fn node_count(len: usize) -> usize {
+    if len <= LEAF {
+        1
+    } else {
+        let mid = split_point(len);
+        1 + node_count(mid) + node_count(len - mid)
+    }
+}
+
+/// Where a node of `len` points splits: at the median, rounded up to a whole number of groups.
+fn split_point(len: usize) -> usize {
+    (len / 2).div_ceil(LANES) * LANES
+}
+
 impl Builder<'_> {
-    /// The nodes and boxes of the subtree of the points `rows` (which it permutes), whose
-    /// first point is at position `start` of the whole order.
-    fn subtree(&self, rows: &mut [usize], start: usize) -> (Vec<Node>, Vec<f64>) {
-        let (lo, hi) = self.bounding_box(rows);
+    /// Writes the subtree of the points `rows` (which it permutes), whose first point is at
+    /// position `start` of the whole order, into `nodes` and `boxes` (its own node first, in
+    /// pre-order; exactly its size).
+    fn subtree(&self, rows: &mut [usize], start: usize, nodes: &mut [Node], boxes: &mut [f64]) {
+        let d = self.d;
+        let (own, below) = boxes.split_at_mut(2 * d);
+        let (lo, hi) = own.split_at_mut(d);
+        self.bounding_box(rows, lo, hi);
         let len = rows.len();
-        let mut boxes = lo.clone();
-        boxes.extend_from_slice(&hi);
         if len <= LEAF {
-            let leaf = Node {
+            nodes[0] = Node {
                 start,
                 len,
                 right: 0,
             };
-            return (vec![leaf], boxes);
+            return;
         }
-        let (left, right) = self.split(rows, &lo, &hi);
+        let (left, right) = self.split(rows, lo, hi);
         let left_len = left.len();
-        let ((left_nodes, left_boxes), (right_nodes, right_boxes)) = if len >= SEQUENTIAL {
-            rayon::join(
-                || self.subtree(left, start),
-                || self.subtree(right, start + left_len),
-            )
-        } else {
-            (
-                self.subtree(left, start),
-                self.subtree(right, start + left_len),
-            )
-        };
-        let mut nodes = Vec::with_capacity(1 + left_nodes.len() + right_nodes.len());
-        nodes.push(Node {
+        let left_count = node_count(left_len);
+        nodes[0] = Node {
             start,
             len,
-            right: 1 + left_nodes.len(),
-        });
-        nodes.extend(left_nodes);
-        nodes.extend(right_nodes);
-        boxes.extend(left_boxes);
-        boxes.extend(right_boxes);
-        (nodes, boxes)
+            right: 1 + left_count,
+        };
+        let (left_nodes, right_nodes) = nodes[1..].split_at_mut(left_count);
+        let (left_boxes, right_boxes) = below.split_at_mut(2 * d * left_count);
+        if len >= SEQUENTIAL {
+            rayon::join(
+                || self.subtree(left, start, left_nodes, left_boxes),
+                || self.subtree(right, start + left_len, right_nodes, right_boxes),
+            );
+        } else {
+            self.subtree(left, start, left_nodes, left_boxes);
+            self.subtree(right, start + left_len, right_nodes, right_boxes);
+        }
     }
 
     /// Splits `rows` in two halves (by the position of the median along the feature where the
@@ -141,7 +162,7 @@ impl Builder<'_> {
         hi: &[f64],
     ) -> (&'r mut [usize], &'r mut [usize]) {
         let dim = self.split_dim(lo, hi);
-        let mid = (rows.len() / 2).div_ceil(LANES) * LANES;
+        let mid = split_point(rows.len());
         let (x, d) = (self.x, self.d);
         rows.select_nth_unstable_by(mid, |&a, &b| x[a * d + dim].total_cmp(&x[b * d + dim]));
         rows.split_at_mut(mid)
@@ -159,17 +180,18 @@ impl Builder<'_> {
         best.0
     }
 
-    /// The smallest box holding the points `rows`: its lower and upper corners.
-    fn bounding_box(&self, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
-        specialise!(self.d, D => self.bounding_box_fixed::<D>(rows))
+    /// The smallest box holding the points `rows`, into its lower and upper corners.
+    fn bounding_box(&self, rows: &[usize], lo: &mut [f64], hi: &mut [f64]) {
+        specialise!(self.d, D => self.bounding_box_fixed::<D>(rows, lo, hi))
     }
 
     #[inline(always)]
-    fn bounding_box_fixed<const D: usize>(&self, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    fn bounding_box_fixed<const D: usize>(&self, rows: &[usize], lo: &mut [f64], hi: &mut [f64]) {
         let d = fixed::<D>(self.d);
         let first = &self.x[rows[0] * d..(rows[0] + 1) * d];
-        let (mut lo, mut hi) = (first.to_vec(), first.to_vec());
         let (lo_d, hi_d) = (&mut lo[..d], &mut hi[..d]);
+        lo_d.copy_from_slice(first);
+        hi_d.copy_from_slice(first);
         for &r in &rows[1..] {
             let point = &self.x[r * d..(r + 1) * d];
             for i in 0..d {
@@ -185,6 +207,5 @@ impl Builder<'_> {
                 };
             }
         }
-        (lo, hi)
     }
 }
