@@ -33,7 +33,7 @@ use crate::error::{check_len, KernelError};
 use crate::fastmath::exp_neg;
 use crate::interrupt::Stop;
 use crate::mixture::Components;
-use crate::points::{accumulate, accumulate_in, Group, PointReducer, Slots, Tree, LANES};
+use crate::points::{accumulate_in, Group, PointReducer, Slots, Tree, LANES};
 use crate::specialise::{fixed, specialise};
 
 /// The sums of one E-step (module documentation).
@@ -87,72 +87,37 @@ struct EState {
     stats: Statistics,
     /// The terms of a point's (or, lane-major, a group's) sum.
     w: Vec<f64>,
-    /// x − c_k for one point and component (d values).
-    delta: Vec<f64>,
-    /// The same for a group's lanes.
+    /// x − c_k for a group's lanes and one component.
     delta_lanes: Vec<[f64; LANES]>,
+    /// The cold path's point, lane-major in lane 0 (the other lanes stay 0).
+    point: Vec<f64>,
 }
 
 impl EStep<'_> {
-    /// Adds one point's terms, from the values `l` of the components `index(c)`.
-    #[inline]
-    fn add_point(
-        &self,
-        state: &mut EState,
-        l: &[f64],
-        pk: Peak,
-        index: impl Fn(usize) -> usize,
-        x: &[f64],
-        weight: f64,
-    ) {
+    /// Adds one point's terms from the values `l` of every component (the cold path).
+    fn add_point(&self, state: &mut EState, l: &[f64], pk: Peak, x: &[f64], weight: f64) {
         // The terms of log p as `log_sum_rel` adds them (so that Σ log p is bitwise the sum of
         // `score_samples`), then each responsibility as its term over their sum.
         let sum = relative_terms(l, pk, &mut state.w);
         let scale = weight / sum;
-        let stats = &mut state.stats;
-        stats.log_lik += weight * (pk.max + sum.ln());
+        state.stats.log_lik += weight * (pk.max + sum.ln());
         state.w[pk.argmax] = 1.0;
+        // The point is lane 0 of a group whose other lanes hold no responsibility: their sums
+        // add exact zeros.
         let d = self.n_features;
+        for a in 0..d {
+            state.point[a * LANES] = x[a];
+        }
         specialise!(d, D => {
-            for (c, &term) in state.w.iter().enumerate() {
+            for (k, &term) in state.w.iter().enumerate() {
                 if term > 0.0 {
-                    let delta = &mut state.delta;
-                    add_moments::<D>(stats, index(c), d, self.shift, x, term * scale, delta);
+                    let mut r = [0.0; LANES];
+                    r[0] = term * scale;
+                    let (stats, delta) = (&mut state.stats, &mut state.delta_lanes);
+                    add_group_moments::<D>(stats, k, d, self.shift, &state.point, &r, delta);
                 }
             }
         });
-    }
-}
-
-/// Adds `rw` times the point `x`'s moments around component k's shift to the sums; `delta`
-/// is scratch space of d values.
-#[inline(always)]
-fn add_moments<const D: usize>(
-    stats: &mut Statistics,
-    k: usize,
-    d: usize,
-    shift: &[f64],
-    x: &[f64],
-    rw: f64,
-    delta: &mut [f64],
-) {
-    let d = fixed::<D>(d);
-    let c = &shift[k * d..(k + 1) * d];
-    let delta = &mut delta[..d];
-    for a in 0..d {
-        delta[a] = x[a] - c[a];
-    }
-    stats.nk[k] += rw;
-    let s1 = &mut stats.s1[k * d..(k + 1) * d];
-    for a in 0..d {
-        s1[a] += rw * delta[a];
-    }
-    let s2 = &mut stats.s2[k * d * d..(k + 1) * d * d];
-    for a in 0..d {
-        let ra = rw * delta[a];
-        for b in a..d {
-            s2[a * d + b] += ra * delta[b];
-        }
     }
 }
 
@@ -241,9 +206,8 @@ fn lane_sum(v: &[f64; LANES]) -> f64 {
     (a + c) + (b + e)
 }
 
-/// Adds the lanes' moments around component k's shift, lane p weighted by `r[p]`, to the sums:
-/// [`add_moments`] for eight points at once (`xs` lane-major). `delta` is scratch space of d
-/// lanes.
+/// Adds the lanes' moments around component k's shift, lane p weighted by `r[p]`, to the sums
+/// (`xs` lane-major). `delta` is scratch space of d lanes.
 #[inline(always)]
 fn add_group_moments<const D: usize>(
     stats: &mut Statistics,
@@ -295,8 +259,8 @@ impl PointReducer<f64> for EStep<'_> {
         EState {
             stats: Statistics::zeros(self.n_components, self.n_features),
             w: Vec::new(),
-            delta: vec![0.0; self.n_features],
             delta_lanes: vec![[0.0; LANES]; self.n_features],
+            point: vec![0.0; self.n_features * LANES],
         }
     }
 
@@ -324,7 +288,7 @@ impl PointReducer<f64> for EStep<'_> {
         if weight == 0.0 {
             return;
         }
-        self.add_point(state, l, peak(l), |k| k, x, weight);
+        self.add_point(state, l, peak(l), x, weight);
         state.stats.log_lik = f64::NEG_INFINITY;
     }
 
@@ -362,10 +326,7 @@ pub fn e_step(
         threshold: NEGLIGIBLE,
         rtol,
     };
-    let state = match tree {
-        Some(tree) => accumulate_in(tree, mixture, x, &culling, &mut [], &mut [], &reducer, stop)?,
-        None => accumulate(mixture, x, &culling, &mut [], &mut [], &reducer, stop)?,
-    };
+    let state = accumulate_in(tree, mixture, x, &culling, &mut [], &mut [], &reducer, stop)?;
     let mut stats = state.map_or_else(|| Statistics::zeros(k, d), |s| s.stats);
     // Mirror the upper triangles of the second moments.
     for s2 in stats.s2.chunks_exact_mut(d * d) {

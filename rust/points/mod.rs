@@ -241,18 +241,16 @@ where
     T: Send,
     R: PointReducer<T>,
 {
-    let d = mixture.n_features();
-    check_rows(x, d)?;
-    let tree = Tree::for_mixture(mixture, x);
-    walk(mixture, &tree, x, culling, out, extra, reducer, stop)
+    accumulate_in(None, mixture, x, culling, out, extra, reducer, stop)
 }
 
-/// [`accumulate`] over the points `x` of a tree built by [`Tree::build`] from the same `x`
-/// (an E-step reuses its fit's tree: the points are the same at every iteration). Any tree of
-/// the points gives the same results at rtol = 0.
+/// [`accumulate`] over the points `x` and their `tree`, when given: one built by
+/// [`Tree::for_mixture`] from the same `x` (an E-step reuses its fit's tree: the points are
+/// the same at every iteration; any tree of the points gives the same results at rtol = 0).
+/// Without one the call builds its own.
 #[allow(clippy::too_many_arguments)]
 pub fn accumulate_in<T, R>(
-    tree: &Tree,
+    tree: Option<&Tree>,
     mixture: &Components,
     x: &[f64],
     culling: &Culling,
@@ -266,44 +264,31 @@ where
     R: PointReducer<T>,
 {
     let d = mixture.n_features();
-    check_rows(x, d)?;
-    check_len("tree's features", tree.n_features(), d)?;
-    check_len("tree's points", tree.n_points(), x.len() / d)?;
-    walk(mixture, tree, x, culling, out, extra, reducer, stop)
-}
-
-fn check_rows(x: &[f64], d: usize) -> Result<(), KernelError> {
     if x.len() % d != 0 {
         return Err(KernelError::Shape(format!(
             "X has {} values, not a whole number of rows of {d} features",
             x.len()
         )));
     }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn walk<T, R>(
-    mixture: &Components,
-    tree: &Tree,
-    x: &[f64],
-    culling: &Culling,
-    out: &mut [T],
-    extra: &mut [T],
-    reducer: &R,
-    stop: &Stop,
-) -> Result<Option<R::State>, KernelError>
-where
-    T: Send,
-    R: PointReducer<T>,
-{
-    let d = mixture.n_features();
     let n = x.len() / d;
     let width = reducer.width();
     check_len("output", out.len(), n * width)?;
     if !extra.is_empty() {
         check_len("second output", extra.len(), out.len())?;
     }
+    let geometry = Geometry::new(mixture);
+    let built;
+    let tree = match tree {
+        Some(tree) => {
+            check_len("tree's features", tree.n_features(), d)?;
+            check_len("tree's points", tree.n_points(), n)?;
+            tree
+        }
+        None => {
+            built = Tree::build(x, d, &geometry.weight);
+            &built
+        }
+    };
     if n == 0 {
         return Ok(None);
     }
@@ -312,7 +297,7 @@ where
         x,
         d,
         tree,
-        geometry: Geometry::new(mixture),
+        geometry,
         leaf: *culling,
         inner: Culling {
             rtol: 0.0,
