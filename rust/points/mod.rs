@@ -85,7 +85,7 @@ const SEQUENTIAL: usize = 2048;
 /// this many times its number of points (every second level of the tree).
 const REFINE: usize = 4;
 /// The first node on a path down the tree with at most this many points makes the last
-/// selection, with the rule for the leaves (the rtol rule's budget is spent there); the
+/// selection, with the rule given for it (the rtol rule's budget is spent there); the
 /// leaves below evaluate its candidates as they are. Bounding a candidate costs about as much
 /// as evaluating it at thirty points (the bounds gather each component's numbers, the
 /// evaluation streams them), so selecting again for every leaf of 32 points cost more than it
@@ -298,7 +298,7 @@ where
         d,
         tree,
         geometry,
-        leaf: *culling,
+        last: *culling,
         inner: Culling {
             rtol: 0.0,
             ..*culling
@@ -347,7 +347,7 @@ struct Driver<'a, T, R> {
     d: usize,
     tree: &'a Tree,
     geometry: Geometry,
-    leaf: Culling,
+    last: Culling,
     inner: Culling,
     reducer: &'a R,
     out: Shared<T>,
@@ -376,7 +376,7 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
         if !refine {
             return (cands.into(), selected_for);
         }
-        let culling = if last { &self.leaf } else { &self.inner };
+        let culling = if last { &self.last } else { &self.inner };
         (self.select(lo, hi, cands, culling).into(), n)
     }
 

@@ -45,7 +45,7 @@ fn box_bounds_enclose_every_point_of_the_box() {
             d,
             tree: &Tree::build(&[], d, &[]),
             geometry: Geometry::new(&mixture),
-            leaf: Culling {
+            last: Culling {
                 threshold: -37.0,
                 rtol: 0.0,
             },

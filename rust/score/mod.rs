@@ -345,7 +345,7 @@ impl PointReducer<f64> for PointScore<'_> {
 
 /// ∇ₓ log p(x) for every row of `x` (n × d) into `out` (n × d): see the module documentation.
 ///
-/// With `rtol` > 0 the leaves of the point driver also drop components whose density is
+/// With `rtol` > 0 the point driver's last selection also drops components whose density is
 /// together at most rtol of the point's (as for `score_samples`): the score is then that of
 /// the mixture without them, which differs by at most about 2·rtol times the largest
 /// ‖Λ_k (x − μ_k)‖ among the components involved.
