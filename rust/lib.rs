@@ -5,6 +5,7 @@
 //! all the PyO3 code, one file per kernel family (see `bindings/mod.rs`).
 
 mod bindings;
+pub mod cholesky;
 pub mod conditional;
 pub mod cull;
 pub mod density;
@@ -50,6 +51,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // EM: the kd-tree of a fit's points, and one E-step with the M-step's sums.
     m.add_class::<fit::PointTree>()?;
     m.add_function(wrap_pyfunction!(fit::e_step, m)?)?;
+    m.add_function(wrap_pyfunction!(fit::precision_cholesky, m)?)?;
     // Sampling: the samplers' Gaussians, counts, samples, sample images.
     m.add_class::<samp::Gaussians>()?;
     m.add_function(wrap_pyfunction!(samp::sample_counts, m)?)?;

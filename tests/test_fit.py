@@ -307,6 +307,57 @@ def test_a_point_tree_checks_its_features():
         _fit.e_step(params, "full", rows, np.ones(4), 0.0)
 
 
+@settings(max_examples=30)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 6),
+    st.floats(-6, 6),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["full", "tied"]),
+)
+def test_the_m_steps_factors_are_scikit_learns(k, d, log_scale, seed, covariance_type):
+    """The batched Rust factorisation against scikit-learn's per-component LAPACK calls."""
+    from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
+
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(k, d, d)) * 10.0**log_scale
+    covariances = a @ a.swapaxes(1, 2) + 1e-3 * 10.0 ** (2 * log_scale) * np.eye(d)
+    if covariance_type == "tied":
+        covariances = covariances[0]
+    ours = _fit.precisions_cholesky(covariances, covariance_type)
+    theirs = _compute_precision_cholesky(covariances, covariance_type)
+    assert ours.shape == theirs.shape
+    scale = np.abs(theirs).max(axis=(-2, -1), keepdims=True)
+    np.testing.assert_allclose(ours / scale, theirs / scale, rtol=0, atol=1e-9)
+    # U Uᵀ Σ = I, U upper triangular.
+    np.testing.assert_array_equal(np.tril(ours, -1), 0.0)
+    product = ours @ ours.swapaxes(-1, -2) @ covariances
+    identity = np.broadcast_to(np.eye(d), product.shape)
+    cond = np.linalg.cond(covariances)
+    assert np.all(
+        np.abs(product - identity) <= 1e-12 * np.reshape(cond, (*cond.shape, 1, 1)) + 1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array([[[1.0, 2.0], [2.0, 1.0]]]),  # indefinite
+        np.array([[[1.0, 1.0], [1.0, 1.0]]]),  # singular
+        np.array([[[2.0, 0.0], [0.0, 2.0]], [[np.nan, 0.0], [0.0, 1.0]]]),  # NaN
+    ],
+)
+def test_a_covariance_that_is_not_positive_definite_is_refused(bad):
+    from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
+
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        _fit.precisions_cholesky(bad, "full")
+    # scikit-learn refuses it too (its message names the ill-defined covariance; SciPy's
+    # check names a NaN first).
+    with pytest.raises(ValueError, match=r"ill-defined|infs or NaNs"):
+        _compute_precision_cholesky(bad, "full")
+
+
 def test_a_component_that_loses_its_points_behaves_as_scikit_learns():
     X = blobs(2, seed=7)
     start = gmmfast.Mixture(

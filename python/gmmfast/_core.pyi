@@ -36,6 +36,7 @@ __all__ = [
     "num_threads",
     "pairwise_logsumexp",
     "point_candidate_counts",
+    "precision_cholesky",
     "predict",
     "predict_proba",
     "reverse_process",
@@ -199,6 +200,9 @@ def e_step(
     sample_weight: npt.NDArray[np.float64] | None = None,
     rtol: float = 0.0,
 ) -> float: ...
+def precision_cholesky(
+    covariances: npt.NDArray[np.float64], out: npt.NDArray[np.float64]
+) -> int: ...
 def score(
     components: Components,
     x: npt.NDArray[np.float64],

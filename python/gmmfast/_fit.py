@@ -74,10 +74,15 @@ def precisions_cholesky(covariances: np.ndarray, covariance_type: str) -> np.nda
         if np.any(covariances <= 0.0):
             raise ValueError(ILL_DEFINED)
         return precision_cholesky(covariances, covariance_type)
-    try:
-        return precision_cholesky(covariances, covariance_type)
-    except np.linalg.LinAlgError:
-        raise ValueError(ILL_DEFINED) from None
+    # Batched in Rust: one LAPACK call per component (as NumPy makes them) costs more than
+    # the rest of the M-step for a thousand small matrices.
+    covariances = np.ascontiguousarray(covariances, dtype=np.float64)
+    d = covariances.shape[-1]
+    stack = covariances.reshape(-1, d, d)
+    factors = np.empty_like(stack)
+    if _core.precision_cholesky(stack, factors) >= 0:
+        raise ValueError(ILL_DEFINED)
+    return factors.reshape(covariances.shape)
 
 
 def precisions_cholesky_from_precisions(precisions, covariance_type: str) -> np.ndarray:

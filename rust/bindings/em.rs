@@ -1,10 +1,14 @@
 //! Bindings of the EM kernel (`em.rs`): one E-step with the M-step's sums, and the kd-tree of a
 //! fit's points that every E-step of the fit reuses.
 
-use numpy::{PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{
+    PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+    PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 
 use super::common::{check_rtol, contiguous, contiguous_mut, run, writeable, Components};
+use crate::cholesky;
 use crate::em;
 use crate::error::check_len;
 use crate::points::Tree;
@@ -110,4 +114,34 @@ pub(crate) fn e_step(
     s1.copy_from_slice(&stats.s1);
     s2.copy_from_slice(&stats.s2);
     Ok(stats.log_lik)
+}
+
+/// scikit-learn's precisions_cholesky_ of the covariance matrices (K, d, d) (their lower
+/// triangles are read) into out (K, d, d): U = L⁻ᵀ with L Lᵀ = Σ, upper triangular. Returns
+/// -1, or the first component whose covariance is not positive definite (out is then
+/// unspecified).
+#[pyfunction]
+pub(crate) fn precision_cholesky(
+    covariances: PyReadonlyArray3<'_, f64>,
+    out: &Bound<'_, PyArray3<f64>>,
+) -> PyResult<i64> {
+    let shape = covariances.shape().to_vec();
+    if shape[1] != shape[2] {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "covariances must have shape (K, d, d), got {shape:?}"
+        )));
+    }
+    if out.shape() != shape.as_slice() {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "out must have the covariances' shape {shape:?}, got {:?}",
+            out.shape()
+        )));
+    }
+    let cov = contiguous("covariances", &covariances)?;
+    let mut out = writeable("out", out)?;
+    let out = contiguous_mut("out", &mut out)?;
+    Ok(match cholesky::precision_cholesky(cov, shape[1], out) {
+        Ok(()) => -1,
+        Err(k) => k as i64,
+    })
 }
