@@ -122,9 +122,7 @@ pub fn select(p: &Planar, among: &[usize], rect: &Rect, culling: &Culling) -> Ve
 /// order of `among`). The region's shape does not matter here: the grid kernels bound over
 /// rectangles of pixels ([`bounds`]), the point driver over boxes of points.
 pub fn keep(among: &[usize], bounds: &[(f64, f64)], culling: &Culling) -> Vec<usize> {
-    let best_lower = bounds
-        .iter()
-        .fold(f64::NEG_INFINITY, |best, &(lo, _)| best.max(lo));
+    let best_lower = best_lower(bounds);
     if !best_lower.is_finite() {
         // No usable lower bound (every corner overflowed): cull nothing.
         return among.to_vec();
@@ -174,6 +172,14 @@ pub fn keep(among: &[usize], bounds: &[(f64, f64)], culling: &Culling) -> Vec<us
         return among.to_vec();
     }
     keep.into_iter().map(|(i, _)| i).collect()
+}
+
+/// The largest of the lower `bounds` (the first of each pair): every point of the region has
+/// a term at least this large. −∞ for none.
+pub fn best_lower(bounds: &[(f64, f64)]) -> f64 {
+    bounds
+        .iter()
+        .fold(f64::NEG_INFINITY, |best, &(lo, _)| best.max(lo))
 }
 
 #[cfg(test)]

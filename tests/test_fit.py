@@ -264,6 +264,10 @@ def test_a_fits_reused_tree_gives_the_e_step_of_a_fresh_one(mixture, other, rtol
     kind = mixture.covariance_type
     fresh = _fit.e_step(params, kind, X, weights, rtol)
     rows = _fit.FitPoints(X)
+    if rtol > 0 and mixture.n_features >= 3:
+        # From three features on, a fit's E-steps truncate per point, with the candidates
+        # each carries to the next: see the test below.
+        return
     # The tree of the same mixture is the one the call would build: the same bits.
     for _ in range(2):
         reused = _fit.e_step(params, kind, rows, weights, rtol)
@@ -281,6 +285,53 @@ def test_a_fits_reused_tree_gives_the_e_step_of_a_fresh_one(mixture, other, rtol
     reused = _fit.e_step(params, kind, rows, weights, 0.0)
     assert reused.log_lik == pytest.approx(fresh.log_lik, rel=1e-12)
     np.testing.assert_allclose(reused.mass, fresh.mass, rtol=1e-10, atol=1e-12 * len(X))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    mixtures(n_features=(3, 5), n_components=(2, 30)),
+    st.sampled_from([0.0, 1e-9, 1e-6, 1e-3]),
+    st.integers(0, 2**32 - 1),
+)
+def test_carried_candidates_keep_every_e_step_of_a_fit_exact_or_certified(mixture, rtol, seed):
+    """A fit's E-steps on one FitPoints carry each leaf's candidates to the next iteration
+    and prove them again (points/carry.rs). At rtol = 0 every E-step is bitwise that of a
+    fresh tree; at rtol > 0 within the certificate of the exact one. Six EM iterations, with
+    a jump of the means at the fourth (the carried candidates no longer hold)."""
+    rng = np.random.default_rng(seed)
+    X = gmmfast.sample(mixture, 3000, random_state=seed)[0]
+    X = np.vstack([X, rng.uniform(-40, 40, size=(300, mixture.n_features))])
+    weights = rng.uniform(0, 2, size=len(X))
+    params = _fit.Parameters(
+        mixture.weights, mixture.means, mixture.covariances, mixture.precisions_cholesky
+    )
+    kind = mixture.covariance_type
+    first = _fit.gaussian_form(
+        np.log(params.weights), params.means, params.precisions_cholesky, kind
+    ).components()
+    rows = _fit.FitPoints(X)
+    for iteration in range(6):
+        if iteration == 3:
+            params = params._replace(means=params.means + 3.0)
+        carried = _fit.e_step(params, kind, rows, weights, rtol)
+        fresh = _fit.FitPoints(X)
+        fresh._tree = _core.PointTree(first, X)  # the same tree, nothing carried
+        exact = _fit.e_step(params, kind, fresh, weights, 0.0)
+        if rtol == 0:
+            assert carried.log_lik == exact.log_lik
+            for a, b in zip(carried[1:4], exact[1:4]):
+                np.testing.assert_array_equal(a, b)
+        else:
+            total = weights.sum()
+            slack = 1e-12 * abs(exact.log_lik)
+            assert carried.log_lik <= exact.log_lik + slack
+            assert carried.log_lik >= exact.log_lik + total * np.log1p(-rtol) - slack
+            moved = np.abs(carried.mass - exact.mass).sum()
+            assert moved <= 2 * rtol * total + 1e-9 * total
+        try:
+            params = _fit.m_step(carried, kind, 1e-6)
+        except ValueError:  # an ill-defined covariance ends the fit, as in scikit-learn
+            return
 
 
 def test_a_point_tree_checks_its_features():

@@ -110,6 +110,10 @@ class FitPoints:
     """The rows of a fit, ``X`` (n, d) float64 and C-contiguous, and from its first E-step on
     their kd-tree (``_core.PointTree``, which holds its own copy of the rows): EM evaluates
     the same points at every iteration, so the tree is built once instead of at every E-step.
+    With three features or more the tree also keeps, from one E-step to the next, each leaf's
+    candidate components, proven again at the next iteration (``rust/points/carry.rs``): at
+    ``rtol=0`` the same bits; at ``rtol > 0`` a point drops only components below rtol / K of
+    its largest term.
     """
 
     def __init__(self, X: np.ndarray):

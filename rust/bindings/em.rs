@@ -11,7 +11,9 @@ use super::common::{check_rtol, contiguous, contiguous_mut, run, writeable, Comp
 use crate::cholesky;
 use crate::em;
 use crate::error::check_len;
-use crate::points::Tree;
+use std::sync::Mutex;
+
+use crate::points::{Carried, Tree};
 
 /// The points of a fit (a copy of X, n × d) and their kd-tree, built once: EM evaluates the
 /// same points at every iteration, and rebuilding the tree each time was an eighth of an
@@ -21,6 +23,8 @@ use crate::points::Tree;
 pub(crate) struct PointTree {
     x: Vec<f64>,
     tree: Tree,
+    /// What each E-step on the tree leaves for the next (the candidates of its leaves).
+    carried: Mutex<Carried>,
 }
 
 #[pymethods]
@@ -34,7 +38,11 @@ impl PointTree {
         let x = components.points(&x)?.to_vec();
         let mixture = &components.mixture;
         let tree = run(py, |_| Ok(Tree::for_mixture(mixture, &x)))?;
-        Ok(Self { x, tree })
+        Ok(Self {
+            x,
+            tree,
+            carried: Mutex::new(Carried::default()),
+        })
     }
 
     #[getter]
@@ -73,8 +81,8 @@ pub(crate) fn e_step(
     sample_weight: Option<PyReadonlyArray1<'_, f64>>,
     rtol: f64,
 ) -> PyResult<f64> {
-    let (x, tree) = match &x {
-        Points::Array(x) => (components.points(x)?, None),
+    let (x, tree, mut carried) = match &x {
+        Points::Array(x) => (components.points(x)?, None, None),
         Points::Tree(t) => {
             if t.tree.n_features() != components.mixture.n_features() {
                 return Err(pyo3::exceptions::PyValueError::new_err(format!(
@@ -83,7 +91,8 @@ pub(crate) fn e_step(
                     components.mixture.n_features()
                 )));
             }
-            (t.x.as_slice(), Some(&t.tree))
+            // Another thread's E-step on the same tree holds it: this one goes without.
+            (t.x.as_slice(), Some(&t.tree), t.carried.try_lock().ok())
         }
     };
     let shift = contiguous("shift", &shift)?;
@@ -107,8 +116,18 @@ pub(crate) fn e_step(
     check_len("nk", nk.len(), k)?;
     check_len("s1", s1.len(), k * d)?;
     check_len("s2", s2.len(), k * d * d)?;
+    let carried = carried.as_deref_mut();
     let stats = run(py, |stop| {
-        em::e_step(&components.mixture, x, tree, weights, shift, rtol, stop)
+        em::e_step(
+            &components.mixture,
+            x,
+            tree,
+            carried,
+            weights,
+            shift,
+            rtol,
+            stop,
+        )
     })?;
     nk.copy_from_slice(&stats.nk);
     s1.copy_from_slice(&stats.s1);

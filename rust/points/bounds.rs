@@ -6,7 +6,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::{Driver, PointReducer, LANES};
-use crate::cull::{keep, Culling};
+use crate::cull::{best_lower, keep, Culling};
 use crate::mixture::Components;
 use crate::specialise::{fixed, specialise};
 
@@ -51,14 +51,17 @@ impl Geometry {
 }
 
 impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
-    /// The components of `among` that may matter in the box [lo, hi], by `culling`.
+    /// The components of `among` that may matter in the box [lo, hi], by `culling`; the
+    /// floor of those it leaves out: by the exact rule, each is below it at every point of the
+    /// box (the best lower bound plus the threshold; −∞ when none is left out); and the
+    /// component of the best lower bound (`usize::MAX` for none).
     pub(super) fn select(
         &self,
         lo: &[f64],
         hi: &[f64],
         among: &[usize],
         culling: &Culling,
-    ) -> Vec<usize> {
+    ) -> (Vec<usize>, f64, usize) {
         let centre: Vec<f64> = lo.iter().zip(hi).map(|(a, b)| 0.5 * (a + b)).collect();
         // Rounded up so the box [c − h, c + h] holds [lo, hi] despite the rounding of c.
         let half: Vec<f64> = lo
@@ -69,7 +72,19 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
             .collect();
         let mut bounds = vec![(0.0, 0.0); among.len()];
         self.bounds_into(among, &centre, &half, &mut bounds);
-        keep(among, &bounds, culling)
+        let kept = keep(among, &bounds, culling);
+        let lower = best_lower(&bounds);
+        let floor = if kept.len() < among.len() {
+            lower + culling.threshold
+        } else {
+            f64::NEG_INFINITY
+        };
+        let best = among
+            .iter()
+            .zip(&bounds)
+            .find(|(_, b)| b.0 == lower)
+            .map_or(usize::MAX, |(&k, _)| k);
+        (kept, floor, best)
     }
 
     /// [`Self::box_bounds`] of every component of `among` into `bounds`: eight components at

@@ -54,12 +54,18 @@
 //! * this file: the walk down the tree (refinement, parallelism) and the reducers' interface;
 //! * [`tree`]: the tree (splits, boxes), built per call or once per fit ([`accumulate_in`]);
 //! * [`bounds`]: the bounds over a box, eight components at a time;
-//! * [`evaluate`]: a leaf's candidates evaluated at its points, eight at a time, and reduced.
+//! * [`evaluate`]: a leaf's candidates evaluated at its points, eight at a time, and reduced;
+//! * [`carry`]: what a fit's E-step leaves for the next one on the same tree (each leaf's
+//!   candidates, proven again at the next iteration instead of selected again).
+//!
+//! The tree holds its points in its own order, lane-major by groups of eight, so that a
+//! leaf's groups are read as they lie rather than gathered row by row.
 
 // Loops over the lanes of a group index several arrays by the same lane: clearer than zips.
 #![allow(clippy::needless_range_loop)]
 
 use std::marker::PhantomData;
+use std::sync::atomic::AtomicUsize;
 
 use crate::cull::Culling;
 use crate::error::{check_len, KernelError};
@@ -67,12 +73,15 @@ use crate::interrupt::Stop;
 use crate::mixture::Components;
 
 mod bounds;
+mod carry;
 mod evaluate;
 #[cfg(test)]
 mod tests;
 mod tree;
 
 use bounds::Geometry;
+pub use carry::Carried;
+use carry::Motion;
 pub use tree::Tree;
 
 /// Points evaluated together (two AVX2 vectors of f64).
@@ -244,6 +253,63 @@ where
     accumulate_in(None, mixture, x, culling, out, extra, reducer, stop)
 }
 
+/// [`accumulate_in`] on a fit's `tree`, with what the previous call on it left in `carried`
+/// (see [`carry`]): leaves whose carried candidates are proven to hold are evaluated on them
+/// alone, the others from the tree's bounds. `threshold` is the cut-off of the per-point rule
+/// (the exact rule's, or ln(rtol / K)): at every point each component left out is below the
+/// largest term by more than it. The culling of the bounds is the exact rule with that
+/// threshold, lowered by [`carry::HYSTERESIS`].
+#[allow(clippy::too_many_arguments)]
+pub fn accumulate_carried<T, R>(
+    tree: &Tree,
+    carried: &mut Carried,
+    threshold: f64,
+    mixture: &Components,
+    x: &[f64],
+    out: &mut [T],
+    extra: &mut [T],
+    reducer: &R,
+    stop: &Stop,
+) -> Result<Option<R::State>, KernelError>
+where
+    T: Send,
+    R: PointReducer<T>,
+{
+    let culling = Culling {
+        threshold: threshold - carry::HYSTERESIS,
+        rtol: 0.0,
+    };
+    let n = tree.n_points();
+    let motion = carried.motion(mixture, threshold, tree.nodes.len(), n);
+    let memo = Memo {
+        leaves: carried.leaves.as_mut_ptr(),
+        theta: carried.theta.as_mut_ptr(),
+        best: carried.best.as_mut_ptr(),
+        motion,
+        threshold,
+        tried: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+    };
+    let result = walk(
+        Some(tree),
+        Some(&memo),
+        mixture,
+        x,
+        &culling,
+        out,
+        extra,
+        reducer,
+        stop,
+    );
+    if result.is_err() || stop.requested() {
+        carried.clear();
+    } else {
+        let (tried, failed) = (memo.tried.into_inner(), memo.failed.into_inner());
+        carried.remember(mixture, tried, failed);
+    }
+    result
+}
+
 /// [`accumulate`] over the points `x` and their `tree`, when given: one built by
 /// [`Tree::for_mixture`] from the same `x` (an E-step reuses its fit's tree: the points are
 /// the same at every iteration; any tree of the points gives the same results at rtol = 0).
@@ -251,6 +317,25 @@ where
 #[allow(clippy::too_many_arguments)]
 pub fn accumulate_in<T, R>(
     tree: Option<&Tree>,
+    mixture: &Components,
+    x: &[f64],
+    culling: &Culling,
+    out: &mut [T],
+    extra: &mut [T],
+    reducer: &R,
+    stop: &Stop,
+) -> Result<Option<R::State>, KernelError>
+where
+    T: Send,
+    R: PointReducer<T>,
+{
+    walk(tree, None, mixture, x, culling, out, extra, reducer, stop)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk<T, R>(
+    tree: Option<&Tree>,
+    memo: Option<&Memo>,
     mixture: &Components,
     x: &[f64],
     culling: &Culling,
@@ -308,10 +393,11 @@ where
         width,
         avx2: has_avx2(),
         stop,
+        memo,
         _t: PhantomData,
     };
     let everything: Vec<usize> = (0..mixture.n_components()).collect();
-    let state = driver.parallel(0, &everything, usize::MAX);
+    let state = driver.parallel(0, &everything, usize::MAX, f64::NEG_INFINITY);
     stop.check()?;
     Ok(Some(state))
 }
@@ -329,8 +415,6 @@ fn has_avx2() -> bool {
 
 /// One thread's scratch space for a subtree.
 struct Scratch<S> {
-    /// A group's coordinates, lane-major: `xs[i * LANES + p]`.
-    xs: Vec<f64>,
     /// A group's candidates' log-densities, lane-major.
     l: Vec<f64>,
     /// The quadratic's partial sums for d > 8 (below, they live on the stack).
@@ -338,7 +422,49 @@ struct Scratch<S> {
     /// Every component's values at one point (the cold path).
     full: Vec<f64>,
     full_y: Vec<f64>,
+    /// A leaf's groups (values, lanes) when they are all evaluated before any is reduced,
+    /// and the candidates evaluated ([`carry`]).
+    leaf_l: Vec<f64>,
+    heads: Vec<evaluate::Head>,
+    cands: Vec<usize>,
+    /// A leaf's record for the next call: per candidate whether it comes near, per point θ.
+    track: evaluate::Track,
     state: S,
+}
+
+/// The driver's view of what a fit's E-steps carry ([`carry`]).
+struct Memo {
+    /// `Carried::leaves` and `Carried::theta`: each leaf reads and writes only its own
+    /// entries (the tree's leaves are disjoint), from whichever thread walks it.
+    leaves: *mut Option<Vec<usize>>,
+    theta: *mut f64,
+    /// `Carried::best`, per node.
+    best: *mut usize,
+    motion: Option<Motion>,
+    threshold: f64,
+    /// Leaves that tried their carried candidates, and those whose check failed.
+    tried: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+// SAFETY: see the fields: the threads touch disjoint entries.
+unsafe impl Sync for Memo {}
+
+/// The components that moved much and may matter in a node, and a floor of the others'
+/// values there.
+#[derive(Clone, Copy)]
+struct Moved<'m> {
+    cands: &'m [usize],
+    floor: f64,
+}
+
+/// A level of the path down to a leaf, whose candidates are selected only when a leaf below
+/// needs them (a leaf that keeps its carried candidates needs none).
+struct Level {
+    node: usize,
+    cands: Option<Vec<usize>>,
+    selected_for: usize,
+    floor: f64,
 }
 
 struct Driver<'a, T, R> {
@@ -354,19 +480,23 @@ struct Driver<'a, T, R> {
     width: usize,
     avx2: bool,
     stop: &'a Stop,
+    memo: Option<&'a Memo>,
     _t: PhantomData<fn(T)>,
 }
 
 impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
     /// The candidates of a node of `n` points and box [lo, hi] among `cands`, selected for a
-    /// node of `selected_for` points, and the size they are now selected for.
+    /// node of `selected_for` points, below `floor`; the size they are now selected for, the
+    /// floor of every component left out so far and the component of the best lower bound
+    /// when the node selected (else `usize::MAX`; see [`Self::select`]).
     fn refine<'c>(
         &self,
         n: usize,
         (lo, hi): (&[f64], &[f64]),
         cands: &'c [usize],
         selected_for: usize,
-    ) -> (std::borrow::Cow<'c, [usize]>, usize) {
+        floor: f64,
+    ) -> (std::borrow::Cow<'c, [usize]>, usize, f64, usize) {
         let last = n <= FINAL;
         let refine = if last {
             n >= MIN_CULL && selected_for > FINAL
@@ -374,29 +504,48 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
             n * REFINE <= selected_for
         };
         if !refine {
-            return (cands.into(), selected_for);
+            return (cands.into(), selected_for, floor, usize::MAX);
         }
         let culling = if last { &self.last } else { &self.inner };
-        (self.select(lo, hi, cands, culling).into(), n)
+        let (kept, below, best) = self.select(lo, hi, cands, culling);
+        (kept.into(), n, floor.max(below), best)
     }
 
     /// Processes node `i` of the tree, of at least [`SEQUENTIAL`] points: its halves in
     /// parallel, each returning its subtree's state, merged left then right. Below, one
     /// thread and one scratch space do the whole subtree.
-    fn parallel(&self, i: usize, cands: &[usize], selected_for: usize) -> R::State {
+    fn parallel(&self, i: usize, cands: &[usize], selected_for: usize, floor: f64) -> R::State {
         let mut scratch = self.scratch();
         let node = self.tree.nodes[i];
         if node.len < SEQUENTIAL || node.right == 0 {
-            self.sequential(i, cands, selected_for, &mut scratch);
+            if let Some(memo) = self.memo {
+                let mut path = vec![Level {
+                    node: usize::MAX,
+                    cands: Some(cands.to_vec()),
+                    selected_for,
+                    floor,
+                }];
+                let moved = memo.motion.as_ref().map_or(&[][..], |m| &m.moved[..]);
+                let moved = Moved {
+                    cands: moved,
+                    floor: f64::NEG_INFINITY,
+                };
+                self.carried(i, &mut path, moved, &mut scratch);
+            } else {
+                self.sequential(i, cands, selected_for, &mut scratch);
+            }
             return scratch.state;
         }
         if self.stop.requested() {
             return scratch.state;
         }
-        let (cands, selected_for) = self.refine(node.len, self.tree.bbox(i), cands, selected_for);
+        let bbox = self.tree.bbox(i);
+        let (cands, selected_for, floor, best) =
+            self.refine(node.len, bbox, cands, selected_for, floor);
+        self.remember_best(i, best);
         let (mut a, b) = rayon::join(
-            || self.parallel(i + 1, &cands, selected_for),
-            || self.parallel(i + node.right, &cands, selected_for),
+            || self.parallel(i + 1, &cands, selected_for, floor),
+            || self.parallel(i + node.right, &cands, selected_for, floor),
         );
         self.reducer.merge(&mut a, b);
         a
@@ -414,22 +563,126 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
             return;
         }
         let node = self.tree.nodes[i];
-        let (cands, selected_for) = self.refine(node.len, self.tree.bbox(i), cands, selected_for);
+        let bbox = self.tree.bbox(i);
+        let (cands, selected_for, _, _) = self.refine(node.len, bbox, cands, selected_for, 0.0);
         if node.right == 0 {
-            self.evaluate_leaf(self.tree.rows(&node), &cands, scratch);
+            self.evaluate_leaf(&node, &cands, scratch);
             return;
         }
         self.sequential(i + 1, &cands, selected_for, scratch);
         self.sequential(i + node.right, &cands, selected_for, scratch);
     }
 
+    /// [`Self::sequential`] for a fit's E-step ([`carry`]): a leaf first tries its carried
+    /// candidates; only when it has none, or their check fails, are the candidates of the
+    /// nodes on its path selected (each once, for every leaf below it that needs them).
+    /// `path` ends with the resolved level above node `i`; `moved` are the components that
+    /// moved much and may matter in node i.
+    fn carried(
+        &self,
+        i: usize,
+        path: &mut Vec<Level>,
+        moved: Moved,
+        scratch: &mut Scratch<R::State>,
+    ) {
+        if self.stop.requested() {
+            return;
+        }
+        let node = self.tree.nodes[i];
+        let kept = self.filter_moved(i, moved);
+        let moved = Moved {
+            cands: &kept.0,
+            floor: kept.1,
+        };
+        if node.right == 0 && self.recall_leaf(i, &node, moved, scratch) {
+            return;
+        }
+        path.push(Level {
+            node: i,
+            cands: None,
+            selected_for: 0,
+            floor: f64::NEG_INFINITY,
+        });
+        if node.right == 0 {
+            self.resolve(path);
+            let level = path.last().expect("pushed above");
+            let cands = level.cands.as_deref().expect("resolved above");
+            self.record_leaf(i, &node, cands, level.floor, scratch);
+        } else {
+            self.carried(i + 1, path, moved, scratch);
+            self.carried(i + node.right, path, moved, scratch);
+        }
+        path.pop();
+    }
+
+    /// The components of `moved` that may matter in node i, and the floor of the others: at
+    /// a node that selected when its leaves were recorded, they are bounded over its box
+    /// together with the component that had the best lower bound there (a lower bound of the
+    /// largest term at its points, under the current parameters).
+    fn filter_moved<'m>(&self, i: usize, moved: Moved<'m>) -> (std::borrow::Cow<'m, [usize]>, f64) {
+        let unchanged = (moved.cands.into(), moved.floor);
+        let Some(memo) = self.memo else {
+            return unchanged;
+        };
+        // SAFETY: node i's entry is this thread's alone (`Memo`).
+        let best = unsafe { *memo.best.add(i) };
+        if moved.cands.is_empty() || best == usize::MAX {
+            return unchanged;
+        }
+        let mut among = moved.cands.to_vec();
+        if let Err(at) = among.binary_search(&best) {
+            among.insert(at, best);
+        }
+        let culling = Culling {
+            threshold: memo.threshold - carry::HYSTERESIS,
+            rtol: 0.0,
+        };
+        let (lo, hi) = self.tree.bbox(i);
+        let (mut kept, below, _) = self.select(lo, hi, &among, &culling);
+        kept.retain(|k| moved.cands.binary_search(k).is_ok());
+        (kept.into(), moved.floor.max(below))
+    }
+
+    /// Notes the component of the best lower bound at node i, for [`Self::filter_moved`].
+    fn remember_best(&self, i: usize, best: usize) {
+        if let (Some(memo), true) = (self.memo, best != usize::MAX) {
+            // SAFETY: node i's entry is this thread's alone (`Memo`).
+            unsafe { *memo.best.add(i) = best };
+        }
+    }
+
+    /// Selects the candidates of the levels of `path` not selected yet, from the deepest one
+    /// that is (the first level always is).
+    fn resolve(&self, path: &mut [Level]) {
+        let first = path
+            .iter()
+            .rposition(|level| level.cands.is_some())
+            .expect("the first level is resolved");
+        for m in first + 1..path.len() {
+            let (above, below) = path.split_at_mut(m);
+            let (parent, level) = (&above[m - 1], &mut below[0]);
+            let node = self.tree.nodes[level.node];
+            let cands = parent.cands.as_deref().expect("resolved in order");
+            let bbox = self.tree.bbox(level.node);
+            let (cands, selected_for, floor, best) =
+                self.refine(node.len, bbox, cands, parent.selected_for, parent.floor);
+            self.remember_best(level.node, best);
+            level.cands = Some(cands.into_owned());
+            level.selected_for = selected_for;
+            level.floor = floor;
+        }
+    }
+
     fn scratch(&self) -> Scratch<R::State> {
         Scratch {
-            xs: vec![0.0; self.d * LANES],
             l: Vec::new(),
             y: vec![[0.0; LANES]; self.d],
             full: vec![0.0; self.mixture.n_components()],
             full_y: vec![0.0; self.d],
+            leaf_l: Vec::new(),
+            heads: Vec::new(),
+            cands: Vec::new(),
+            track: evaluate::Track::default(),
             state: self.reducer.state(),
         }
     }

@@ -57,6 +57,7 @@ fn box_bounds_enclose_every_point_of_the_box() {
             out: Shared::<f64>(std::ptr::null_mut(), std::ptr::null_mut(), false),
             width: 1,
             avx2: has_avx2(),
+            memo: None,
             stop: &Stop::new(),
             _t: PhantomData,
         };

@@ -19,6 +19,11 @@ pub struct Tree {
     pub(super) nodes: Vec<Node>,
     /// Per node, the lower then the upper corner of its points' bounding box (2d values).
     boxes: Vec<f64>,
+    /// The points in the tree's order, by groups of [`LANES`] lane-major: group g (positions
+    /// 8g..8g + 8) holds feature i of lane p at `lanes[(g · d + i) · LANES + p]`; the lanes
+    /// past the last point repeat it. Every leaf starts at a whole group (the splits are at
+    /// multiples of LANES), so its groups are read as they are instead of gathered.
+    lanes: Vec<f64>,
     d: usize,
 }
 
@@ -54,10 +59,12 @@ impl Tree {
             let builder = Builder { x, d, weight };
             builder.subtree(&mut order, 0, &mut nodes, &mut boxes);
         }
+        let lanes = lane_major(x, d, &order);
         Tree {
             order,
             nodes,
             boxes,
+            lanes,
             d,
         }
     }
@@ -86,11 +93,34 @@ impl Tree {
         b.split_at(self.d)
     }
 
+    /// The coordinates of the group of points at positions `start..start + LANES` of the
+    /// tree's order (`start` a multiple of LANES), lane-major.
+    #[inline]
+    pub(super) fn group(&self, start: usize) -> &[f64] {
+        let at = start * self.d;
+        &self.lanes[at..at + self.d * LANES]
+    }
+
     /// The rows of node `i`'s points.
     #[inline]
     pub(super) fn rows(&self, node: &Node) -> &[usize] {
         &self.order[node.start..node.start + node.len]
     }
+}
+
+/// The points of `x` (n × d) in the `order` given, by groups of LANES, lane-major (see
+/// [`Tree::lanes`]).
+fn lane_major(x: &[f64], d: usize, order: &[usize]) -> Vec<f64> {
+    let mut lanes = vec![0.0; order.len().div_ceil(LANES) * LANES * d];
+    for (group, rows) in lanes.chunks_exact_mut(LANES * d).zip(order.chunks(LANES)) {
+        for p in 0..LANES {
+            let row = rows[p.min(rows.len() - 1)];
+            for i in 0..d {
+                group[i * LANES + p] = x[row * d + i];
+            }
+        }
+    }
+    lanes
 }
 
 struct Builder<'a> {
