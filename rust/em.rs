@@ -88,6 +88,10 @@ struct EStep<'a> {
     shift: &'a [f64],
     /// w_i, shape (n,), or empty for unit weights.
     weights: &'a [f64],
+    /// Terms exp(l − max) at or below exp(cut) are left out of a point's sums: the exact
+    /// rule's `NEGLIGIBLE`, or with carried candidates at rtol > 0 ln(rtol / K) (each term
+    /// left out, evaluated or not, is then at most rtol / K of the largest).
+    cut: f64,
 }
 
 struct EState {
@@ -144,7 +148,7 @@ impl EStep<'_> {
                 weight[p] = self.weights.get(group.row(p)).copied().unwrap_or(1.0);
             }
         }
-        // terms[c * LANES + p] = exp(l − max) above 2⁻⁵³ of the peak, else 0; the peak's own
+        // terms[c * LANES + p] = exp(l − max) above exp(cut) of the peak, else 0; the peak's own
         // term is counted as the 1 the sums start from.
         let terms = &mut state.w;
         terms.resize(group.l.len(), 0.0);
@@ -158,7 +162,7 @@ impl EStep<'_> {
             let mut any = false;
             for p in 0..LANES {
                 u[p] = l[p] - max[p];
-                any |= u[p] > NEGLIGIBLE;
+                any |= u[p] > self.cut;
             }
             // Most candidates are negligible at every lane: no `exp` for them.
             if !any {
@@ -167,7 +171,7 @@ impl EStep<'_> {
             }
             for p in 0..LANES {
                 let e = exp_neg(u[p]);
-                t[p] = if u[p] > NEGLIGIBLE && c != arg[p] {
+                t[p] = if u[p] > self.cut && c != arg[p] {
                     e
                 } else {
                     0.0
@@ -326,11 +330,12 @@ pub fn e_step(
     if !weights.is_empty() {
         check_len("sample weights", weights.len(), x.len() / d)?;
     }
-    let reducer = EStep {
+    let mut reducer = EStep {
         n_components: k,
         n_features: d,
         shift,
         weights,
+        cut: NEGLIGIBLE,
     };
     let culling = Culling {
         threshold: NEGLIGIBLE,
@@ -348,6 +353,7 @@ pub fn e_step(
             } else {
                 NEGLIGIBLE
             };
+            reducer.cut = threshold;
             let (out, extra) = (&mut [], &mut []);
             accumulate_carried(
                 tree, carried, threshold, mixture, x, out, extra, &reducer, stop,
