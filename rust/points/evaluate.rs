@@ -285,22 +285,31 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
         true
     }
 
-    /// Stores leaf `i`'s record (or forgets the leaf, when a point had no term above −∞).
+    /// Stores leaf `i`'s record, or forgets the leaf (when a point had no term above −∞, or
+    /// when the same motion again would break its check).
     fn keep_record(&self, memo: &Memo, i: usize, node: &Node, cands: &[usize], track: &Track) {
-        let kept = track.usable.then(|| {
+        // SAFETY: leaf i's entries are this thread's alone (`Memo`).
+        let (slot, theta) = unsafe {
+            (
+                &mut *memo.leaves.add(i),
+                std::slice::from_raw_parts_mut(memo.theta.add(node.start), node.len),
+            )
+        };
+        if !track.usable {
+            *slot = None;
+            return;
+        }
+        // The leaf's list is rewritten in place (no allocation per leaf and call).
+        let kept = slot.get_or_insert_with(Vec::new);
+        kept.clear();
+        kept.extend(
             cands
                 .iter()
                 .zip(&track.near)
                 .filter(|&(_, &near)| near)
-                .map(|(&k, _)| k)
-                .collect()
-        });
-        // SAFETY: leaf i's entries are this thread's alone (`Memo`).
-        unsafe {
-            *memo.leaves.add(i) = kept;
-            let theta = std::slice::from_raw_parts_mut(memo.theta.add(node.start), node.len);
-            theta.copy_from_slice(&track.theta);
-        }
+                .map(|(&k, _)| k),
+        );
+        theta.copy_from_slice(&track.theta);
     }
 
     /// Evaluates the candidates at the points `chunk` (at most [`LANES`], at positions
