@@ -1,6 +1,8 @@
 //! Bindings of the EM kernel (`em.rs`): one E-step with the M-step's sums, and the kd-tree of a
 //! fit's points that every E-step of the fit reuses.
 
+use std::sync::Mutex;
+
 use numpy::{
     PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
     PyUntypedArrayMethods,
@@ -11,8 +13,6 @@ use super::common::{check_rtol, contiguous, contiguous_mut, run, writeable, Comp
 use crate::cholesky;
 use crate::em;
 use crate::error::check_len;
-use std::sync::Mutex;
-
 use crate::points::{Carried, Tree};
 
 /// The points of a fit (a copy of X, n × d) and their kd-tree, built once: EM evaluates the

@@ -17,15 +17,12 @@ use crate::specialise::{fixed, specialise};
 
 /// A leaf's work, done by [`Driver::run`].
 enum Job<'j> {
-    /// Evaluate and reduce.
-    Evaluate { node: &'j Node, cands: &'j [usize] },
-    /// Evaluate, reduce and track for the next call (below `floor`, `cut` nats under the
-    /// largest term).
-    Record {
+    /// Evaluate and reduce; with `record` = (floor, cut), also track for the next call
+    /// (below `floor`, `cut` nats under the largest term).
+    Evaluate {
         node: &'j Node,
         cands: &'j [usize],
-        floor: f64,
-        cut: f64,
+        record: Option<(f64, f64)>,
     },
     /// Evaluate, check, and only if every point holds reduce and track.
     Recall {
@@ -97,7 +94,15 @@ impl Track {
 impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
     /// Evaluates the candidates at the leaf's points, [`LANES`] at a time, and reduces.
     pub(super) fn evaluate_leaf(&self, node: &Node, cands: &[usize], s: &mut Scratch<R::State>) {
-        self.run(Job::Evaluate { node, cands }, s);
+        let record = None;
+        self.run(
+            Job::Evaluate {
+                node,
+                cands,
+                record,
+            },
+            s,
+        );
     }
 
     /// [`Self::evaluate_leaf`] for leaf `i` of a fit's E-step, on its candidates `cands`
@@ -111,13 +116,12 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
         s: &mut Scratch<R::State>,
     ) {
         let memo = self.memo.expect("a fit's E-step");
-        let cut = memo.threshold - HYSTERESIS;
+        let record = Some((floor, memo.threshold - HYSTERESIS));
         self.run(
-            Job::Record {
+            Job::Evaluate {
                 node,
                 cands,
-                floor,
-                cut,
+                record,
             },
             s,
         );
@@ -191,32 +195,24 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
     #[inline(always)]
     fn run_generic(&self, job: Job, s: &mut Scratch<R::State>) -> bool {
         match job {
-            Job::Evaluate { node, cands } => {
-                s.l.resize(cands.len() * LANES, 0.0);
-                let rows = self.tree.rows(node);
-                for (g, chunk) in rows.chunks(LANES).enumerate() {
-                    let start = node.start + g * LANES;
-                    let head = self.evaluate_group(chunk, start, cands, &mut s.l, &mut s.y);
-                    let cold = (&mut s.state, &mut s.full[..], &mut s.full_y[..]);
-                    self.reduce_group(&head, cands, &s.l, cold);
-                }
-                true
-            }
-            Job::Record {
+            Job::Evaluate {
                 node,
                 cands,
-                floor,
-                cut,
+                record,
             } => {
                 s.l.resize(cands.len() * LANES, 0.0);
                 let rows = self.tree.rows(node);
-                s.track.start(cands.len(), rows.len());
+                if record.is_some() {
+                    s.track.start(cands.len(), rows.len());
+                }
                 for (g, chunk) in rows.chunks(LANES).enumerate() {
                     let start = node.start + g * LANES;
                     let head = self.evaluate_group(chunk, start, cands, &mut s.l, &mut s.y);
                     let cold = (&mut s.state, &mut s.full[..], &mut s.full_y[..]);
                     self.reduce_group(&head, cands, &s.l, cold);
-                    s.track.add(g, &head, &s.l, &[floor; LANES], cut);
+                    if let Some((floor, cut)) = record {
+                        s.track.add(g, &head, &s.l, &[floor; LANES], cut);
+                    }
                 }
                 true
             }
