@@ -102,6 +102,19 @@ struct EState {
     delta_lanes: Vec<[f64; LANES]>,
     /// The cold path's point, lane-major in lane 0 (the other lanes stay 0).
     point: Vec<f64>,
+    /// The current leaf's moments, lane by lane, per candidate position c: the
+    /// [`moment_count`] values of block c (see [`add_lane_moments`]), summed over the leaf's
+    /// groups and added to `stats` by [`EStep::flush_leaf`]: one sum across the lanes per
+    /// candidate and leaf rather than per candidate and group.
+    leaf: Vec<[f64; LANES]>,
+    /// Whether block c holds this leaf's sums (else it is stale), and the c that do.
+    live: Vec<bool>,
+    touched: Vec<usize>,
+}
+
+/// Values of a component's moments: N, S1 (d) and the upper triangle of S2 (d(d+1)/2).
+fn moment_count(d: usize) -> usize {
+    1 + d + d * (d + 1) / 2
 }
 
 impl EStep<'_> {
@@ -119,16 +132,36 @@ impl EStep<'_> {
         for a in 0..d {
             state.point[a * LANES] = x[a];
         }
+        let m = moment_count(d);
+        let mut block = vec![[0.0; LANES]; m];
         specialise!(d, D => {
             for (k, &term) in state.w.iter().enumerate() {
                 if term > 0.0 {
                     let mut r = [0.0; LANES];
                     r[0] = term * scale;
-                    let (stats, delta) = (&mut state.stats, &mut state.delta_lanes);
-                    add_group_moments::<D>(stats, k, d, self.shift, &state.point, &r, delta);
+                    block.fill([0.0; LANES]);
+                    let c = &self.shift[k * d..(k + 1) * d];
+                    add_lane_moments::<D>(&mut block, c, &state.point, &r, &mut state.delta_lanes);
+                    add_block(&mut state.stats, k, d, &block);
                 }
             }
         });
+    }
+
+    /// Adds the current leaf's sums (candidates `cands`) to the totals, candidate by
+    /// candidate in the leaf's order, and readies the blocks for the next leaf.
+    fn flush_leaf(&self, state: &mut EState, cands: &[usize]) {
+        let (d, m) = (self.n_features, moment_count(self.n_features));
+        for &c in &state.touched {
+            add_block(
+                &mut state.stats,
+                cands[c],
+                d,
+                &state.leaf[c * m..(c + 1) * m],
+            );
+            state.live[c] = false;
+        }
+        state.touched.clear();
     }
 }
 
@@ -195,16 +228,21 @@ impl EStep<'_> {
             if r.iter().all(|&v| v == 0.0) {
                 continue;
             }
-            let delta = &mut state.delta_lanes;
-            add_group_moments::<D>(
-                &mut state.stats,
-                group.cands[c],
-                d,
-                self.shift,
-                group.xs,
-                &r,
-                delta,
-            );
+            // The leaf's block of candidate c, started at zero on its first group.
+            let m = moment_count(d);
+            if state.live.len() < group.cands.len() {
+                state.live.resize(group.cands.len(), false);
+                state.leaf.resize(group.cands.len() * m, [0.0; LANES]);
+            }
+            let block = &mut state.leaf[c * m..(c + 1) * m];
+            if !state.live[c] {
+                state.live[c] = true;
+                state.touched.push(c);
+                block.fill([0.0; LANES]);
+            }
+            let k = group.cands[c];
+            let shift = &self.shift[k * d..(k + 1) * d];
+            add_lane_moments::<D>(block, shift, group.xs, &r, &mut state.delta_lanes);
         }
     }
 }
@@ -217,48 +255,63 @@ fn lane_sum(v: &[f64; LANES]) -> f64 {
     (a + c) + (b + e)
 }
 
-/// Adds the lanes' moments around component k's shift, lane p weighted by `r[p]`, to the sums
-/// (`xs` lane-major). `delta` is scratch space of d lanes.
+/// Adds, lane by lane, the moments around a component's shift `c` (d,) of the lanes `xs`
+/// (lane-major), lane p weighted by `r[p]`, to `block`: N, then S1 (d), then the upper
+/// triangle of S2 row by row (b ≥ a). `delta` is scratch space of d lanes.
 #[inline(always)]
-fn add_group_moments<const D: usize>(
-    stats: &mut Statistics,
-    k: usize,
-    d: usize,
-    shift: &[f64],
+fn add_lane_moments<const D: usize>(
+    block: &mut [[f64; LANES]],
+    c: &[f64],
     xs: &[f64],
     r: &[f64; LANES],
     delta: &mut [[f64; LANES]],
 ) {
-    let d = fixed::<D>(d);
-    let c = &shift[k * d..(k + 1) * d];
+    let d = fixed::<D>(c.len());
     let delta = &mut delta[..d];
     let xs = &xs[..d * LANES];
+    let block = &mut block[..moment_count(d)];
     // Lanes without responsibility get δ = 0: a far point's x − c may be infinite, and 0·∞
-    // would be NaN.
+    // would be NaN. (By masking the bits: a select here compiles to a branch per lane.)
+    let mut keep = [0u64; LANES];
+    for p in 0..LANES {
+        keep[p] = if r[p] != 0.0 { u64::MAX } else { 0 };
+    }
     for a in 0..d {
         for p in 0..LANES {
-            delta[a][p] = if r[p] != 0.0 {
-                xs[a * LANES + p] - c[a]
-            } else {
-                0.0
-            };
+            let v = xs[a * LANES + p] - c[a];
+            delta[a][p] = f64::from_bits(v.to_bits() & keep[p]);
         }
     }
-    stats.nk[k] += lane_sum(r);
-    let s1 = &mut stats.s1[k * d..(k + 1) * d];
-    let s2 = &mut stats.s2[k * d * d..(k + 1) * d * d];
+    for p in 0..LANES {
+        block[0][p] += r[p];
+    }
+    let mut at = 1 + d;
     for a in 0..d {
         let mut ra = [0.0; LANES];
         for p in 0..LANES {
             ra[p] = r[p] * delta[a][p];
+            block[1 + a][p] += ra[p];
         }
-        s1[a] += lane_sum(&ra);
         for b in a..d {
-            let mut prod = [0.0; LANES];
             for p in 0..LANES {
-                prod[p] = ra[p] * delta[b][p];
+                block[at][p] += ra[p] * delta[b][p];
             }
-            s2[a * d + b] += lane_sum(&prod);
+            at += 1;
+        }
+    }
+}
+
+/// Adds a block of lane sums (see [`add_lane_moments`]) to component k's totals.
+fn add_block(stats: &mut Statistics, k: usize, d: usize, block: &[[f64; LANES]]) {
+    stats.nk[k] += lane_sum(&block[0]);
+    let s1 = &mut stats.s1[k * d..(k + 1) * d];
+    let s2 = &mut stats.s2[k * d * d..(k + 1) * d * d];
+    let mut at = 1 + d;
+    for a in 0..d {
+        s1[a] += lane_sum(&block[1 + a]);
+        for b in a..d {
+            s2[a * d + b] += lane_sum(&block[at]);
+            at += 1;
         }
     }
 }
@@ -272,6 +325,9 @@ impl PointReducer<f64> for EStep<'_> {
             w: Vec::new(),
             delta_lanes: vec![[0.0; LANES]; self.n_features],
             point: vec![0.0; self.n_features * LANES],
+            leaf: Vec::new(),
+            live: Vec::new(),
+            touched: Vec::new(),
         }
     }
 
@@ -301,6 +357,10 @@ impl PointReducer<f64> for EStep<'_> {
         }
         self.add_point(state, l, peak(l), x, weight);
         state.stats.log_lik = f64::NEG_INFINITY;
+    }
+
+    fn leaf(&self, state: &mut EState, cands: &[usize]) {
+        self.flush_leaf(state, cands);
     }
 
     fn merge(&self, state: &mut EState, other: EState) {
@@ -371,4 +431,23 @@ pub fn e_step(
         }
     }
     Ok(stats)
+}
+
+/// Σ_i w_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ per component into `out` (K, d, d), from the sums
+/// around the shift (`nk` (K,), `s1` (K, d), `s2` (K, d, d)) and `delta` = μ_k − c_k (K, d):
+/// S2 − S1 δᵀ − δ S1ᵀ + N δ δᵀ, with the operations of the NumPy expression
+/// ``((s2 − s1 ⊗ δ) − δ ⊗ s1) + N (δ ⊗ δ)`` in that order (the same bits). In a loop here
+/// because NumPy's broadcasting over (K, d, d) with d of a few costs more than the E-step's
+/// Python around it.
+pub fn scatter(nk: &[f64], s1: &[f64], s2: &[f64], delta: &[f64], d: usize, out: &mut [f64]) {
+    for (k, out) in out.chunks_exact_mut(d * d).enumerate() {
+        let (first, dk) = (&s1[k * d..(k + 1) * d], &delta[k * d..(k + 1) * d]);
+        for i in 0..d {
+            for j in 0..d {
+                let at = k * d * d + i * d + j;
+                out[i * d + j] =
+                    ((s2[at] - first[i] * dk[j]) - first[j] * dk[i]) + nk[k] * (dk[i] * dk[j]);
+            }
+        }
+    }
 }

@@ -52,6 +52,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<fit::PointTree>()?;
     m.add_function(wrap_pyfunction!(fit::e_step, m)?)?;
     m.add_function(wrap_pyfunction!(fit::precision_cholesky, m)?)?;
+    m.add_function(wrap_pyfunction!(fit::scatter, m)?)?;
     // Sampling: the samplers' Gaussians, counts, samples, sample images.
     m.add_class::<samp::Gaussians>()?;
     m.add_function(wrap_pyfunction!(samp::sample_counts, m)?)?;

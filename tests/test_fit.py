@@ -409,6 +409,40 @@ def test_a_covariance_that_is_not_positive_definite_is_refused(bad):
         _compute_precision_cholesky(bad, "full")
 
 
+@settings(max_examples=30)
+@given(st.integers(1, 30), st.integers(1, 6), st.floats(-3, 3), st.integers(0, 2**32 - 1))
+def test_the_scatter_is_the_numpy_expressions(k, d, log_scale, seed):
+    """The M-step's scatter (Rust) against the broadcast NumPy expression it replaced: the
+    same elementwise operations in the same order, so the same bits."""
+    rng = np.random.default_rng(seed)
+    scale = 10.0**log_scale
+    stats = _fit.Statistics(
+        0.0,
+        rng.exponential(size=k) * 100,
+        rng.normal(size=(k, d)) * scale,
+        rng.normal(size=(k, d, d)) * scale**2,
+        rng.normal(size=(k, d)) * scale,
+    )
+    means = stats.shift + rng.normal(size=(k, d)) * scale * 0.1
+    delta = means - stats.shift
+    cross = stats.first[:, :, None] * delta[:, None, :]
+    outer = delta[:, :, None] * delta[:, None, :]
+    expected = stats.second - cross - cross.swapaxes(1, 2) + stats.mass[:, None, None] * outer
+    np.testing.assert_array_equal(_fit._scatter(stats, means), expected)
+
+
+def test_the_scatter_kernel_refuses_mismatched_shapes():
+    k, d = 3, 2
+    good = (np.ones(k), np.ones((k, d)), np.ones((k, d, d)), np.ones((k, d)))
+    _core.scatter(*good, np.empty((k, d, d)))
+    with pytest.raises(ValueError, match=r"mass must have shape \[3\]"):
+        _core.scatter(np.ones(k + 1), *good[1:], np.empty((k, d, d)))
+    with pytest.raises(ValueError, match=r"out must have shape \[3, 2, 2\]"):
+        _core.scatter(*good, np.empty((k, d, d + 1)))
+    with pytest.raises(ValueError, match="out"):
+        _core.scatter(*good, np.empty((k, d, d))[:, ::-1])
+
+
 def test_a_component_that_loses_its_points_behaves_as_scikit_learns():
     X = blobs(2, seed=7)
     start = gmmfast.Mixture(

@@ -43,6 +43,7 @@ __all__ = [
     "sample",
     "sample_counts",
     "sample_image",
+    "scatter",
     "score",
     "score_grid",
     "score_samples",
@@ -203,6 +204,13 @@ def e_step(
 def precision_cholesky(
     covariances: npt.NDArray[np.float64], out: npt.NDArray[np.float64]
 ) -> int: ...
+def scatter(
+    mass: npt.NDArray[np.float64],
+    first: npt.NDArray[np.float64],
+    second: npt.NDArray[np.float64],
+    delta: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+) -> None: ...
 def score(
     components: Components,
     x: npt.NDArray[np.float64],

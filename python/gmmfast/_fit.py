@@ -211,10 +211,15 @@ def m_step(stats: Statistics, covariance_type: str, reg_covar: float) -> Paramet
 def _scatter(stats: Statistics, means: np.ndarray) -> np.ndarray:
     """Σ_i w_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ per component (K, d, d), from the sums around the
     shift and the new means."""
-    delta = means - stats.shift
-    cross = stats.first[:, :, None] * delta[:, None, :]
-    outer = delta[:, :, None] * delta[:, None, :]
-    return stats.second - cross - cross.swapaxes(1, 2) + stats.mass[:, None, None] * outer
+    # S2 − S1 δᵀ − δ S1ᵀ + N δ δᵀ with δ = μ − c, in Rust (the same operations in the same
+    # order as NumPy's broadcasting would make them, at a tenth of its time for d of a few).
+    mass, first, second, delta = (
+        np.ascontiguousarray(a, dtype=np.float64)
+        for a in (stats.mass, stats.first, stats.second, means - stats.shift)
+    )
+    out = np.empty(second.shape)
+    _core.scatter(mass, first, second, delta, out)
+    return out
 
 
 def _covariances(scatter, nk, covariance_type: str, reg_covar: float) -> np.ndarray:

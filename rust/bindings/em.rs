@@ -135,6 +135,44 @@ pub(crate) fn e_step(
     Ok(stats.log_lik)
 }
 
+/// The scatter matrices around the new means (K, d, d) into out, from an E-step's sums around
+/// the shift: mass N (K,), first S1 (K, d), second S2 (K, d, d), and delta = μ − c (K, d).
+#[pyfunction]
+pub(crate) fn scatter(
+    mass: PyReadonlyArray1<'_, f64>,
+    first: PyReadonlyArray2<'_, f64>,
+    second: PyReadonlyArray3<'_, f64>,
+    delta: PyReadonlyArray2<'_, f64>,
+    out: &Bound<'_, PyArray3<f64>>,
+) -> PyResult<()> {
+    let (k, d) = (first.shape()[0], first.shape()[1]);
+    let shapes = [
+        ("mass", mass.shape(), vec![k]),
+        ("delta", delta.shape(), vec![k, d]),
+        ("second", second.shape(), vec![k, d, d]),
+        ("out", out.shape(), vec![k, d, d]),
+    ];
+    for (name, got, expected) in shapes {
+        if got != expected.as_slice() {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "{name} must have shape {expected:?} (first has {:?}), got {got:?}",
+                [k, d]
+            )));
+        }
+    }
+    let mut out = writeable("out", out)?;
+    let out = contiguous_mut("out", &mut out)?;
+    em::scatter(
+        contiguous("mass", &mass)?,
+        contiguous("first", &first)?,
+        contiguous("second", &second)?,
+        contiguous("delta", &delta)?,
+        d,
+        out,
+    );
+    Ok(())
+}
+
 /// scikit-learn's precisions_cholesky_ of the covariance matrices (K, d, d) (their lower
 /// triangles are read) into out (K, d, d): U = L⁻ᵀ with L Lᵀ = Σ, upper triangular. Returns
 /// -1, or the first component whose covariance is not positive definite (out is then

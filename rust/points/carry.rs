@@ -81,6 +81,11 @@ pub struct Carried {
     means: Vec<f64>,
     prec_chol: Vec<f64>,
     log_const: Vec<f64>,
+    /// Per component of those, U⁻¹ (upper triangular, d × d) and ‖U‖_F ‖U⁻¹‖_F.
+    inverse: Inverses,
+    /// The same of the parameters of the current call, once [`Carried::motion`] has
+    /// computed them (they serve the next call).
+    next: Inverses,
     threshold: f64,
     /// Per node of the tree (in its order), a leaf's candidates, increasing.
     pub(super) leaves: Vec<Option<Vec<usize>>>,
@@ -92,6 +97,33 @@ pub struct Carried {
     /// Whether the last call's leaves mostly failed their check (the next call then does not
     /// try the carried candidates: the components are still moving fast).
     skip_next: bool,
+}
+
+/// The inverses of a mixture's precision factors and their condition numbers.
+#[derive(Default)]
+struct Inverses {
+    /// U⁻¹ per component, (K, d, d) row-major, zero below the diagonal.
+    factors: Vec<f64>,
+    /// ‖U‖_F ‖U⁻¹‖_F per component.
+    condition: Vec<f64>,
+}
+
+impl Inverses {
+    /// Those of `mixture`'s factors.
+    fn of(mixture: &Components) -> Self {
+        let (k, d) = (mixture.n_components(), mixture.n_features());
+        let mut out = Inverses {
+            factors: vec![0.0; k * d * d],
+            condition: vec![0.0; k],
+        };
+        out.factors
+            .par_chunks_mut(d * d)
+            .zip(out.condition.par_iter_mut())
+            .zip(mixture.prec_chol().par_chunks(d * d))
+            .with_min_len(64)
+            .for_each(|((w, cond), u)| *cond = invert_upper(u, d, w));
+        out
+    }
 }
 
 /// How far the components moved since the carried candidates were made (per call).
@@ -183,11 +215,16 @@ impl Carried {
         };
         let reference = 0.5 * (lo + hi);
         // Per component: a, b, the change of c, and the rounding factor.
+        let next = Inverses::of(mixture);
         let motions: Vec<Option<ComponentMotion>> = (0..k)
             .into_par_iter()
             .with_min_len(64)
-            .map(|j| self.component_motion(mixture, j))
+            .map_init(
+                || vec![0.0; 2 * d * d],
+                |e, j| self.component_motion(mixture, &next, j, e),
+            )
             .collect();
+        self.next = next;
         // The components that moved most, judged at the middle of the range, are evaluated at
         // every leaf; so are those the certificate cannot follow (a ≤ ½).
         let mut ranked: Vec<(usize, f64)> = motions
@@ -213,17 +250,29 @@ impl Carried {
         for &j in &moved {
             is_moved[j] = true;
         }
+        // E_k decreases as θ grows but for its rounding term in |θ|, so E_k(lo) plus that
+        // term's growth over the range bounds E_k on the whole grid: in decreasing order of
+        // that bound, the components after the first whose bound is below the maximum so far
+        // cannot raise it (the table is the same; most components are never evaluated).
+        let growth = 8.0 * f64::EPSILON * (lo.abs().max(hi.abs()) - lo.abs());
+        let mut order: Vec<(f64, Option<ComponentMotion>)> = motions
+            .iter()
+            .zip(&is_moved)
+            .filter(|(_, &m)| !m)
+            .map(|(m, _)| (m.map_or(f64::INFINITY, |m| m.excess(lo) + growth), *m))
+            .collect();
+        order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
         let excess = (0..=GRID)
-            .into_par_iter()
             .map(|g| {
                 let theta = lo + g as f64 * step;
-                motions
-                    .iter()
-                    .zip(&is_moved)
-                    .filter(|(_, &m)| !m)
-                    .fold(f64::NEG_INFINITY, |e, (m, _)| {
-                        e.max(m.map_or(f64::INFINITY, |m| m.excess(theta)))
-                    })
+                let mut e = f64::NEG_INFINITY;
+                for (bound, m) in &order {
+                    if *bound <= e {
+                        break;
+                    }
+                    e = e.max(m.map_or(f64::INFINITY, |m| m.excess(theta)));
+                }
+                e
             })
             .collect();
         Some(Motion {
@@ -235,29 +284,48 @@ impl Carried {
     }
 
     /// Component j's motion since the carried parameters, or `None` when it moved too much
-    /// for the certificate (a ≤ ½, or a value that is not finite).
-    fn component_motion(&self, mixture: &Components, j: usize) -> Option<ComponentMotion> {
+    /// for the certificate (a ≤ ½, or a value that is not finite). `next` holds the inverses
+    /// of `mixture`'s factors; `scratch` holds 2d² values.
+    fn component_motion(
+        &self,
+        mixture: &Components,
+        next: &Inverses,
+        j: usize,
+        scratch: &mut [f64],
+    ) -> Option<ComponentMotion> {
         let d = mixture.n_features();
-        let u_old = &self.prec_chol[j * d * d..(j + 1) * d * d];
-        let u_new = &mixture.prec_chol()[j * d * d..(j + 1) * d * d];
+        let (e, scratch) = scratch.split_at_mut(d * d);
+        let at = j * d * d..(j + 1) * d * d;
+        let (u_old, u_new) = (
+            &self.prec_chol[at.clone()],
+            &mixture.prec_chol()[at.clone()],
+        );
+        let w = &self.inverse.factors[at];
         let mu_old = &self.means[j * d..(j + 1) * d];
         let mu_new = &mixture.means()[j * d..(j + 1) * d];
-        // E = U⁻¹(U′ − U), column by column (upper triangular solves).
-        let mut e = vec![0.0; d * d];
-        let mut column = vec![0.0; d];
-        for col in 0..d {
-            for i in 0..d {
-                column[i] = if i <= col {
-                    u_new[i * d + col] - u_old[i * d + col]
-                } else {
-                    0.0
-                };
-            }
-            back_substitute(u_old, d, &mut column);
-            for i in 0..d {
-                e[i * d + col] = column[i];
+        // E = U⁻¹(U′ − U): upper triangular, as both factors are.
+        let (mut w_norm, mut delta_norm) = (0.0, 0.0);
+        for i in 0..d {
+            for col in 0..d {
+                let mut sum = 0.0;
+                for m in i..=col {
+                    sum += w[i * d + m] * (u_new[m * d + col] - u_old[m * d + col]);
+                }
+                e[i * d + col] = sum;
+                w_norm += w[i * d + col] * w[i * d + col];
+                if i <= col {
+                    let delta = u_new[i * d + col] - u_old[i * d + col];
+                    delta_norm += delta * delta;
+                }
             }
         }
+        // The rounding of U⁻¹ (a few ulps of cond(U) per feature, relative) and of the
+        // products, on the scale ‖U⁻¹‖_F ‖U′ − U‖_F of E.
+        let slack = 4.0
+            * (d * d) as f64
+            * f64::EPSILON
+            * (1.0 + self.inverse.condition[j])
+            * (w_norm * delta_norm).sqrt();
         // σ_min(I + E) ≥ 1 + λ_min((E + Eᵀ)/2): for a unit v, ‖(I + E)v‖ ≥ vᵀ(I + E)v. A
         // precision that grows along some direction does not shrink distances along it (the
         // Frobenius norm of E would count it as a loss).
@@ -271,12 +339,12 @@ impl Carried {
         // Gershgorin's discs first: for a component that moved little they are as good as
         // the eigenvalue (its excess is far below the largest anyway); the rotations only
         // for the others.
-        let discs = gershgorin(&e, d);
+        let discs = gershgorin(e, d);
         let lambda = if discs >= -GERSHGORIN_ENOUGH {
             discs
         } else {
-            smallest_eigenvalue(&mut e, d)
-        };
+            smallest_eigenvalue(e, d, scratch)
+        } - slack;
         let a = 1.0 + lambda.min(0.0);
         // b = ‖U′ᵀ(μ′ − μ)‖.
         let mut b2 = 0.0;
@@ -291,7 +359,7 @@ impl Carried {
         let (c_old, c_new) = (self.log_const[j], mixture.log_const()[j]);
         // The condition numbers ‖U‖_F ‖U⁻¹‖_F bound the quadratic's terms against the
         // distance; the rounding of a value is a few ulps of those per feature.
-        let cond = condition(u_old, d).max(condition(u_new, d));
+        let cond = self.inverse.condition[j].max(next.condition[j]);
         let gamma = 4.0 * ((d + 1) * (d + 1)) as f64 * f64::EPSILON * cond;
         let m = ComponentMotion {
             a,
@@ -313,6 +381,12 @@ impl Carried {
         self.prec_chol.extend_from_slice(mixture.prec_chol());
         self.log_const.clear();
         self.log_const.extend_from_slice(mixture.log_const());
+        // The inverses `motion` computed for this mixture, else computed here.
+        self.inverse = if self.next.condition.len() == mixture.n_components() {
+            std::mem::take(&mut self.next)
+        } else {
+            Inverses::of(mixture)
+        };
         self.skip_next = tried > 0 && 2 * failed > tried;
     }
 }
@@ -346,55 +420,52 @@ impl ComponentMotion {
     }
 }
 
-/// A lower bound of the smallest eigenvalue of the symmetric matrix `s` (d × d, row-major;
-/// overwritten): cyclic Jacobi rotations until the off-diagonal part is negligible, then
-/// Gershgorin's disc of each diagonal entry (which holds for whatever remains off the
-/// diagonal), widened by the rounding of the rotations.
-fn smallest_eigenvalue(s: &mut [f64], d: usize) -> f64 {
+/// A lower bound of the smallest eigenvalue of the symmetric matrix `s` (d × d, row-major),
+/// within a millionth of its norm: bisection between Gershgorin's bound (below) and the
+/// smallest diagonal entry (above), a shift t being below the eigenvalue when s − tI has
+/// a Cholesky factor. `scratch` holds d × d values.
+fn smallest_eigenvalue(s: &[f64], d: usize, scratch: &mut [f64]) -> f64 {
     let norm = s.iter().map(|v| v * v).sum::<f64>().sqrt();
     if !norm.is_finite() {
         return f64::NEG_INFINITY;
     }
-    for _ in 0..12 {
-        let mut off = 0.0;
-        for p in 0..d {
-            for q in p + 1..d {
-                off += s[p * d + q] * s[p * d + q];
+    let mut lo = gershgorin(s, d);
+    let mut hi = (0..d).map(|i| s[i * d + i]).fold(f64::INFINITY, f64::min);
+    while hi - lo > 1e-6 * norm {
+        let t = 0.5 * (lo + hi);
+        if positive_definite_below(s, d, t, scratch) {
+            lo = t;
+        } else {
+            hi = t;
+        }
+    }
+    lo
+}
+
+/// Whether the Cholesky factorisation of s − tI (d × d) succeeds with a margin: every
+/// pivot above the rounding of the factorisation, 4(d + 1)ε trace(s − tI) (which bounds
+/// how far the matrix factored can be from s − tI), so that s − tI is positive definite.
+fn positive_definite_below(s: &[f64], d: usize, t: f64, r: &mut [f64]) -> bool {
+    let trace: f64 = (0..d).map(|i| (s[i * d + i] - t).abs()).sum();
+    let margin = 4.0 * (d + 1) as f64 * f64::EPSILON * trace;
+    for i in 0..d {
+        for j in i..d {
+            let mut v = s[i * d + j] - if i == j { t } else { 0.0 };
+            for m in 0..i {
+                v -= r[m * d + i] * r[m * d + j];
             }
-        }
-        // Gershgorin's discs take what remains off the diagonal: a millionth of the norm
-        // costs nothing that matters, and a few sweeps get there.
-        if off <= (1e-12 * norm * norm).max(f64::MIN_POSITIVE) {
-            break;
-        }
-        for p in 0..d {
-            for q in p + 1..d {
-                let apq = s[p * d + q];
-                if apq == 0.0 {
-                    continue;
+            if i == j {
+                // (NaN fails too)
+                if v.is_nan() || v <= margin {
+                    return false;
                 }
-                let (app, aqq) = (s[p * d + p], s[q * d + q]);
-                let theta = (aqq - app) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let sn = t * c;
-                for k in 0..d {
-                    let (skp, skq) = (s[k * d + p], s[k * d + q]);
-                    s[k * d + p] = c * skp - sn * skq;
-                    s[k * d + q] = sn * skp + c * skq;
-                }
-                for k in 0..d {
-                    let (spk, sqk) = (s[p * d + k], s[q * d + k]);
-                    s[p * d + k] = c * spk - sn * sqk;
-                    s[q * d + k] = sn * spk + c * sqk;
-                }
+                r[i * d + i] = v.sqrt();
+            } else {
+                r[i * d + j] = v / r[i * d + i];
             }
         }
     }
-    // The rotations are orthogonal to a few ulps per sweep: the spectrum moved by at most
-    // that much of the norm.
-    gershgorin(s, d) - 1e-12 * norm
+    true
 }
 
 /// The smallest left end of the Gershgorin discs of the symmetric matrix `s` (d × d): a lower
@@ -410,33 +481,22 @@ fn gershgorin(s: &[f64], d: usize) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Solves U z = v in place for upper triangular U (d × d, row-major).
-fn back_substitute(u: &[f64], d: usize, v: &mut [f64]) {
-    for i in (0..d).rev() {
-        let mut s = v[i];
-        for j in i + 1..d {
-            s -= u[i * d + j] * v[j];
-        }
-        v[i] = s / u[i * d + i];
-    }
-}
-
-/// ‖U‖_F ‖U⁻¹‖_F for upper triangular U (d × d, row-major).
-fn condition(u: &[f64], d: usize) -> f64 {
-    let mut norm2 = 0.0;
-    for i in 0..d {
-        norm2 += u[i * d + i..(i + 1) * d].iter().map(|v| v * v).sum::<f64>();
-    }
-    let norm = norm2.sqrt();
-    let mut column = vec![0.0; d];
-    let mut inv2 = 0.0;
+/// U⁻¹ of the upper triangular U (d × d, row-major) into `w` (upper triangular), column by
+/// column by back substitution; returns ‖U‖_F ‖U⁻¹‖_F.
+fn invert_upper(u: &[f64], d: usize, w: &mut [f64]) -> f64 {
+    w.fill(0.0);
     for col in 0..d {
-        column.fill(0.0);
-        column[col] = 1.0;
-        back_substitute(u, d, &mut column);
-        inv2 += column.iter().map(|v| v * v).sum::<f64>();
+        w[col * d + col] = 1.0 / u[col * d + col];
+        for i in (0..col).rev() {
+            let mut s = 0.0;
+            for m in i + 1..=col {
+                s -= u[i * d + m] * w[m * d + col];
+            }
+            w[i * d + col] = s / u[i * d + i];
+        }
     }
-    norm * inv2.sqrt()
+    let norm = |m: &[f64]| m.iter().map(|v| v * v).sum::<f64>().sqrt();
+    norm(u) * norm(w)
 }
 
 #[cfg(test)]
@@ -459,13 +519,14 @@ mod tests {
                     .sum();
             }
         }
-        let bound = smallest_eigenvalue(&mut m.clone(), 3);
+        let mut scratch = [0.0; 9];
+        let bound = smallest_eigenvalue(&m, 3, &mut scratch);
         assert!(bound <= -0.3, "{bound}");
-        assert!(bound > -0.3 - 1e-9, "{bound}");
+        assert!(bound > -0.3 - 1e-6, "{bound}");
         // Diagonal: exact but for the slack.
-        let mut diagonal = [2.0, 0.0, 0.0, 1.0];
-        let bound = smallest_eigenvalue(&mut diagonal, 2);
-        assert!(bound <= 1.0 && bound > 1.0 - 1e-9, "{bound}");
+        let diagonal = [2.0, 0.0, 0.0, 1.0];
+        let bound = smallest_eigenvalue(&diagonal, 2, &mut scratch);
+        assert!(bound <= 1.0 && bound > 1.0 - 1e-5, "{bound}");
     }
 
     /// E(θ) bounds the new value of a component whose old value was at most θ, at points
@@ -481,7 +542,10 @@ mod tests {
         let new = Components::new(1, d, vec![c_new], mu_new.to_vec(), u_new.to_vec()).unwrap();
         let mut carried = Carried::default();
         carried.remember(&old, 0, 0);
-        let motion = carried.component_motion(&new, 0).expect("a small move");
+        let mut scratch = [0.0; 8];
+        let motion = carried
+            .component_motion(&new, &Inverses::of(&new), 0, &mut scratch)
+            .expect("a small move");
         let value = |m: &Components, x: &[f64]| {
             let (mut out, mut y) = ([0.0], [0.0; 2]);
             m.log_probs(x, &mut out, &mut y);

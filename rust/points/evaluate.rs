@@ -75,14 +75,22 @@ impl Track {
         for p in 0..LANES {
             limit[p] = head.max[p] + cut;
         }
+        // Every lane, without branches: the lanes past the group's points repeat its last
+        // point (`Tree::lanes`), so they add nothing the real ones do not.
         for (near, lanes) in self.near.iter_mut().zip(l.chunks_exact(LANES)) {
-            for p in 0..head.len {
-                if lanes[p] >= limit[p] {
-                    *near = true;
+            let lanes: &[f64; LANES] = lanes.try_into().expect("LANES values");
+            let mut hit = false;
+            for p in 0..LANES {
+                let above = lanes[p] >= limit[p];
+                hit |= above;
+                // (a NaN value, never produced, would leave `low` as it is, as `max` does)
+                low[p] = if !above && lanes[p] > low[p] {
+                    lanes[p]
                 } else {
-                    low[p] = low[p].max(lanes[p]);
-                }
+                    low[p]
+                };
             }
+            *near |= hit;
         }
         for p in 0..head.len {
             self.usable &= head.max[p] > f64::NEG_INFINITY;
@@ -214,6 +222,7 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
                         s.track.add(g, &head, &s.l, &[floor; LANES], cut);
                     }
                 }
+                self.reducer.leaf(&mut s.state, cands);
                 true
             }
             Job::Recall {
@@ -269,6 +278,7 @@ impl<T: Send, R: PointReducer<T>> Driver<'_, T, R> {
             let base: [f64; LANES] = std::array::from_fn(|p| bounds[g * LANES + p]);
             s.track.add(g, &head, l, &base, cut);
         }
+        self.reducer.leaf(&mut s.state, cands);
         // Would the same motion again break the check at some point? Then the leaf is
         // evaluated from the tree's bounds next time, rather than tried and found wanting.
         for g in 0..groups {

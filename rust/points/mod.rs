@@ -201,6 +201,10 @@ pub trait PointReducer<T>: Sync {
         out: &mut [T],
         extra: &mut [T],
     );
+    /// Called once every group of a leaf has gone through [`Self::group`], with the leaf's
+    /// candidates (those the groups' `cands` were): a reducer that sums by leaf before it
+    /// adds to its totals adds the leaf's sums here.
+    fn leaf(&self, _state: &mut Self::State, _cands: &[usize]) {}
     /// Adds what `other` accumulated to `state`, for reductions over points (an E-step's
     /// sums): [`accumulate`] merges the states of the tree's subtrees in a fixed order.
     fn merge(&self, _state: &mut Self::State, _other: Self::State) {}
