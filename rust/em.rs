@@ -68,14 +68,15 @@ impl Statistics {
 
     fn add(&mut self, other: &Statistics) {
         self.log_lik += other.log_lik;
-        let pairs = self
-            .nk
-            .iter_mut()
-            .zip(&other.nk)
-            .chain(self.s1.iter_mut().zip(&other.s1))
-            .chain(self.s2.iter_mut().zip(&other.s2));
-        for (a, b) in pairs {
-            *a += b;
+        // Array by array (a chain of the three does not vectorise).
+        for (sums, more) in [
+            (&mut self.nk, &other.nk),
+            (&mut self.s1, &other.s1),
+            (&mut self.s2, &other.s2),
+        ] {
+            for (a, b) in sums.iter_mut().zip(more) {
+                *a += b;
+            }
         }
     }
 }
