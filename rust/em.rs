@@ -203,13 +203,15 @@ impl EStep<'_> {
                 t.fill(0.0);
                 continue;
             }
+            // Every lane's exponential, then masked by its bits: a select here may compile
+            // to a branch and a scalar exponential per lane (it did, in some builds).
+            let mut e = [0.0; LANES];
             for p in 0..LANES {
-                let e = exp_neg(u[p]);
-                t[p] = if u[p] > self.cut && c != arg[p] {
-                    e
-                } else {
-                    0.0
-                };
+                e[p] = exp_neg(u[p]);
+            }
+            for p in 0..LANES {
+                let keep = u[p] > self.cut && c != arg[p];
+                t[p] = f64::from_bits(e[p].to_bits() & if keep { u64::MAX } else { 0 });
                 sum[p] += t[p];
             }
         }
